@@ -1,0 +1,284 @@
+"""Per-frame initial noise for a video: the dependency noise model and its baselines (paper §3).
+
+Every model maps seeded candidate draws ``draws[r, f]`` (``[R, F, C, H, W]``, ``draws[0]`` being
+each frame's ordinary noise) to one noise tensor per frame, ``[F, C, H, W]``. All models are
+causal: frame ``f`` depends only on its own draws and on frame ``f - 1`` (or, for the mixed model,
+on the shared noise), so a long video can be made chunk by chunk, passing ``NoiseChain.state`` of
+one chunk as ``prev`` of the next, with the same result as one call over all frames.
+
+The dependency model (Algorithm 1) picks, for frame ``i``, the candidate ε̃ whose criterion
+``D(ε̃, ε^{i-1})`` is nearest to λ_i, then mixes ``ε^i = √α ε^{i-1} + √(1-α) ε̃`` with α chosen so
+that ``D(ε^i, ε^{i-1}) = λ_i``. Two departures from the paper's code, both selectable
+(``../shared/DESIGN.md`` §1.1):
+
+* ``solver="exact"`` solves α in closed form; ``solver="paper"`` is Listing 1's line search,
+  which never goes past α ≈ 0.984, so every λ below ≈ 0.01 looks the same.
+* ``debias=True`` keeps the noise Gaussian over long videos. The criterion sees a candidate ε̃
+  only through its coordinate ``z = <ε̃, u>`` along ``u = e^{ε^{i-1}} / |e^{ε^{i-1}}|``
+  (``D(ε̃, ε^{i-1}) = A - κ z``), so the search keeps the candidate whose ``z`` is nearest a target:
+  for small λ the largest of R draws (mean +1.5 for R = 10). The paper keeps that biased
+  coordinate; once mixed in it pushes the entries where ε^{i-1} is already large further up, frame
+  after frame (kurtosis 4.1, max |ε| 12 by frame 256 at λ = 0.01, R = 10, 4×64×64). Mapping ``z``
+  back to N(0, 1) is not enough: the α that meets λ grows with ``z``, so ``E[√(1-α) z] > 0`` and the
+  push remains (measured: kurtosis 5-7 at 4×16×16, λ ≤ 0.01). Debiasing instead sets the chosen
+  candidate's ``z`` to 0. The innovation is then N(0, I - uuᵀ), independent of the past; the
+  constraint ``D(ε^i, ε^{i-1}) = λ`` pins ε^i's coordinate along ``u`` by itself and the solver
+  meets it exactly (α = (1 - λ/A)², A = mean(e^{ε^{i-1}} ε^{i-1})), so λ keeps its meaning and no
+  direction is pushed. What is lost is the variance of one direction out of C·H·W per frame. The
+  search still decides which seeded draw a frame uses, but no longer biases it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+NOISE_MODELS = ("dependency", "mixed", "progressive", "independent")
+SOLVERS = ("exact", "paper")
+
+_PAPER_LINE_SEARCH_STEPS = 15
+
+
+@dataclass(frozen=True)
+class NoiseChain:
+    """Noise for a run of frames and what it took to make it.
+
+    Attributes:
+        noise: ``[F, C, H, W]``, one noise tensor per frame.
+        alphas: ``[F]`` float64 on the CPU: the weight α each frame gives its predecessor
+            (``√α ε^{i-1} + √(1-α) ε̃``); 0 for a frame that starts a chain or is independent.
+        state: what the next chunk passes back as ``prev`` (the last frame's noise, or the shared
+            noise of the mixed model), or None if the model carries nothing.
+    """
+
+    noise: torch.Tensor
+    alphas: torch.Tensor
+    state: torch.Tensor | None
+
+
+def criterion(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """D(a, b) = mean over C, H, W of e^b (b - a): the paper's "KL" (§3.1, Listing 1)."""
+    return F.kl_div(a, b, reduction="none", log_target=True).mean((-3, -2, -1))
+
+
+def solve_alpha(a: float, b: float, lam: float) -> float:
+    """Smallest α in [0, 1] with (1 - s)A - √(1 - s²)B = λ, s = √α; else the α minimising |D - λ|.
+
+    ``A = mean(e^p p)`` and ``B = mean(e^p ε̃)`` make ``D(s ε^{i-1} + √(1-s²) ε̃, ε^{i-1})`` exactly
+    the left-hand side (DESIGN.md §1.1). With v = 1 - s it is the quadratic
+    ``(A² + B²) v² - 2(Aλ + B²) v + λ² = 0``; squaring admits roots of the wrong sign, so each root
+    is checked before it is taken. The smallest α is the root the paper's upward search approaches.
+    """
+
+    def d(s: float) -> float:
+        return (1.0 - s) * a - math.sqrt(max(0.0, 1.0 - s * s)) * b
+
+    q = a * a + b * b
+    tol = 1e-9 * max(1.0, abs(a), abs(b), abs(lam))
+    if q > 0.0:
+        h = a * lam + b * b
+        disc = b * b * (2.0 * a * lam + b * b - lam * lam)
+        if disc >= 0.0:
+            big = (h + math.copysign(math.sqrt(disc), h)) / q
+            small = lam * lam / (q * big) if big != 0.0 else 0.0  # Vieta, free of cancellation
+            for v in sorted((big, small), reverse=True):  # largest v = smallest α first
+                s = 1.0 - min(max(v, 0.0), 1.0)
+                if -tol <= v <= 1.0 + tol and abs(d(s) - lam) <= tol:
+                    return s * s
+    # No root in [0, 1]: |D - λ| is smallest at an end or at D's interior extremum, s = A/√(A²+B²).
+    ends = [0.0, 1.0] + ([a / math.sqrt(q)] if q > 0.0 and a * b > 0.0 else [])
+    s = min(ends, key=lambda s: (abs(d(s) - lam), s))
+    return s * s
+
+
+def _per_frame(values: float | Sequence[float], frames: int, name: str) -> list[float]:
+    if isinstance(values, (int, float)):
+        return [float(values)] * frames
+    out = [float(v) for v in values]
+    if len(out) != frames:
+        raise ValueError(f"{name}: expected one value or {frames} values (one per frame), got {len(out)}")
+    return out
+
+
+def _check_draws(draws: torch.Tensor, min_candidates: int = 1) -> None:
+    if draws.ndim != 5:
+        raise ValueError(f"draws: expected [R, F, C, H, W], got shape {tuple(draws.shape)}")
+    if draws.shape[0] < min_candidates:
+        raise ValueError(f"draws: this noise model needs at least {min_candidates} draws per frame")
+
+
+def _select_candidate(
+    prev: torch.Tensor, candidates: torch.Tensor, lam: float, debias: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random search (Algorithm 1, lines 3-9): the candidate with D nearest λ, and its |D - λ|.
+
+    With ``debias`` the chosen candidate's coordinate along ``u = e^{prev} / |e^{prev}|``, the only
+    one the search looks at, is set to 0 (module docstring).
+    """
+    errors = (criterion(candidates, prev) - lam).abs()
+    best = int(torch.argmin(errors))  # the first of equals, like Listing 1's strict "<"
+    chosen = candidates[best]
+    if not debias:
+        return chosen, errors[best]
+    u = prev.double().exp()
+    u /= u.norm()
+    chosen = (chosen.double() - (chosen.double() * u).sum() * u).to(chosen.dtype)
+    return chosen, (criterion(chosen, prev) - lam).abs()
+
+
+def _exact_mix(prev: torch.Tensor, chosen: torch.Tensor, lam: float) -> tuple[torch.Tensor, float]:
+    """Linear-search phase replaced by the closed-form α (DESIGN.md §1.1)."""
+    weight = prev.double().exp()
+    a = float((weight * prev.double()).mean())
+    b = float((weight * chosen.double()).mean())
+    alpha = solve_alpha(a, b, lam)
+    return math.sqrt(alpha) * prev + math.sqrt(1.0 - alpha) * chosen, alpha
+
+
+def _paper_mix(
+    prev: torch.Tensor, chosen: torch.Tensor, lam: float, error_bound: torch.Tensor
+) -> tuple[torch.Tensor, float]:
+    """Listing 1's linear search, step for step in float32 (α₀ = 0.1, +step, else -0.8·step, ×0.2)."""
+
+    def compose(alpha: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(alpha) * prev + torch.sqrt(1 - alpha) * chosen
+
+    alpha = torch.tensor(0.1, dtype=torch.float32, device=prev.device)
+    step = torch.tensor(0.1, dtype=torch.float32, device=prev.device)
+    bound = error_bound.to(torch.float32)
+    for _ in range(_PAPER_LINE_SEARCH_STEPS):
+        error = (criterion(compose(alpha), prev) - lam).abs()
+        better = error <= bound  # NaN (α > 1) compares False: the search backs off
+        alpha = torch.where(better, alpha + step, alpha - 0.8 * step)
+        step = torch.where(better, step, step * 0.2)
+        bound = torch.where(better, error, bound)
+    return compose(alpha), float(alpha)
+
+
+def dependency_chain(
+    draws: torch.Tensor,
+    lambdas: float | Sequence[float],
+    *,
+    prev: torch.Tensor | None = None,
+    solver: str = "exact",
+    debias: bool = True,
+) -> NoiseChain:
+    """Dependency noise model (§3.1, Algorithm 1) for F frames, with each frame's α.
+
+    Args:
+        draws: ``[R, F, C, H, W]`` candidate draws; ``draws[0, f]`` is frame f's ordinary noise.
+        lambdas: λ_i, one float or F floats; ``lambdas[f]`` sets the step from frame f-1 to f.
+        prev: ``[C, H, W]`` noise of the frame before this chunk; without it frame 0 is
+            ``draws[0, 0]``.
+        solver: ``"exact"`` (closed-form α, default) or ``"paper"`` (Listing 1's line search).
+        debias: keep every frame's noise N(0, I) (default); False is the paper's literal search.
+    """
+    _check_draws(draws)
+    if solver not in SOLVERS:
+        raise ValueError(f"solver: {solver!r} is not one of {', '.join(SOLVERS)}")
+    frames = draws.shape[1]
+    lams = _per_frame(lambdas, frames, "lambdas")
+    work = draws if draws.dtype in (torch.float32, torch.float64) else draws.float()
+    out = torch.empty_like(work[0])
+    alphas = torch.zeros(frames, dtype=torch.float64)
+    last = None if prev is None else prev.to(work)
+    for f in range(frames):
+        if last is None:
+            out[f] = work[0, f]
+        else:
+            chosen, error = _select_candidate(last, work[:, f], lams[f], debias)
+            if solver == "exact":
+                out[f], alphas[f] = _exact_mix(last, chosen, lams[f])
+            else:
+                out[f], alphas[f] = _paper_mix(last, chosen, lams[f], error)
+        last = out[f]
+    noise = out.to(draws.dtype)
+    return NoiseChain(noise, alphas, noise[-1].clone())
+
+
+def dependency_noise(
+    draws: torch.Tensor,
+    lambdas: float | Sequence[float],
+    *,
+    prev: torch.Tensor | None = None,
+    solver: str = "exact",
+    debias: bool = True,
+) -> torch.Tensor:
+    """Dependency noise model (§3.1): ``[F, C, H, W]``; see :func:`dependency_chain` for α."""
+    return dependency_chain(draws, lambdas, prev=prev, solver=solver, debias=debias).noise
+
+
+def progressive_chain(
+    draws: torch.Tensor, alphas: float | Sequence[float], *, prev: torch.Tensor | None = None
+) -> NoiseChain:
+    """Progressive noise (§3, PYoCo): ε^i = √α_i ε^{i-1} + √(1-α_i) ε_ind^i, ε_ind^i = draws[0, i]."""
+    _check_draws(draws)
+    frames = draws.shape[1]
+    weights = torch.tensor(_per_frame(alphas, frames, "alphas"), dtype=torch.float64)
+    out = torch.empty_like(draws[0])
+    last = prev
+    for f in range(frames):
+        if last is None:
+            weights[f] = 0.0
+            out[f] = draws[0, f]
+        else:
+            a = float(weights[f])
+            out[f] = math.sqrt(a) * last.to(draws) + math.sqrt(1.0 - a) * draws[0, f]
+        last = out[f]
+    return NoiseChain(out, weights, out[-1].clone())
+
+
+def mixed_chain(
+    draws: torch.Tensor, alphas: float | Sequence[float], *, shared: torch.Tensor | None = None
+) -> NoiseChain:
+    """Mixed noise (§3, PYoCo): ε^i = √α_i ε_shared + √(1-α_i) ε_ind^i.
+
+    ``ε_ind^i = draws[0, i]`` (so α = 0 is the ordinary noise) and ``ε_shared`` is the first
+    frame's second draw, ``draws[1, 0]``, unless a chunk passes the video's ``shared`` noise.
+    """
+    _check_draws(draws, min_candidates=1 if shared is not None else 2)
+    frames = draws.shape[1]
+    weights = torch.tensor(_per_frame(alphas, frames, "alphas"), dtype=torch.float64)
+    common = draws[1, 0] if shared is None else shared.to(draws)
+    root = weights.sqrt().to(draws).view(-1, 1, 1, 1)
+    rest = (1.0 - weights).sqrt().to(draws).view(-1, 1, 1, 1)
+    return NoiseChain(root * common + rest * draws[0], weights, common.clone())
+
+
+def independent_chain(draws: torch.Tensor) -> NoiseChain:
+    """Independent noise: every frame keeps its ordinary draw (plain image sampling)."""
+    _check_draws(draws)
+    return NoiseChain(draws[0].clone(), torch.zeros(draws.shape[1], dtype=torch.float64), None)
+
+
+def noise_chain(
+    model: str,
+    draws: torch.Tensor,
+    strengths: float | Sequence[float],
+    *,
+    state: torch.Tensor | None = None,
+    solver: str = "exact",
+    debias: bool = True,
+) -> NoiseChain:
+    """Any noise model by name, one signature: ``strengths`` is λ for "dependency", else α.
+
+    ``state`` is the ``NoiseChain.state`` of the previous chunk (None for the first).
+    """
+    if model == "dependency":
+        return dependency_chain(draws, strengths, prev=state, solver=solver, debias=debias)
+    if model == "progressive":
+        return progressive_chain(draws, strengths, prev=state)
+    if model == "mixed":
+        return mixed_chain(draws, strengths, shared=state)
+    if model == "independent":
+        return independent_chain(draws)
+    raise ValueError(f"noise model: {model!r} is not one of {', '.join(NOISE_MODELS)}")
+
+
+def draws_needed(model: str, search: int) -> int:
+    """How many candidate draws per frame a noise model reads (R)."""
+    return {"dependency": search, "mixed": 2, "progressive": 1, "independent": 1}[model]
