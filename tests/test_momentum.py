@@ -1,0 +1,81 @@
+"""Temporal momentum, Eq. 2 (paper §4.1; DESIGN.md §1.2)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from zs2_lib.momentum import momentum_mix, momentum_weights
+
+
+def frames(n: int = 6, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, 5, 3, generator=torch.Generator().manual_seed(seed))
+
+
+def eq2(x: torch.Tensor, mus: list[float]) -> torch.Tensor:
+    """K̈^1 = K^1, K̈^i = μ_i K̈^{i-1} + (1 - μ_i) K^i, written out."""
+    out = [x[0]]
+    for i in range(1, len(x)):
+        out.append(mus[i] * out[-1] + (1 - mus[i]) * x[i])
+    return torch.stack(out)
+
+
+def test_weights_follow_the_recurrence_for_per_frame_mu():
+    mus = [0.3, 0.9, 0.5, 0.0, 1.0, 0.98]
+    weights = momentum_weights(mus, 6)
+    assert torch.equal(weights, weights.tril())
+    torch.testing.assert_close(weights.sum(1), torch.ones(6, dtype=torch.float64))
+    x = frames().double()
+    torch.testing.assert_close(torch.einsum("ij,jnc->inc", weights, x), eq2(x, mus))
+    torch.testing.assert_close(weights[2, :3], torch.tensor([0.9 * 0.5, 0.1 * 0.5, 0.5], dtype=torch.float64))
+
+
+def test_mix_matches_eq2_and_the_dense_weights():
+    mus = [0.0, 0.2, 0.7, 0.98, 0.5, 0.9]
+    x = frames()
+    mixed, carry = momentum_mix(x, mus)
+    torch.testing.assert_close(mixed, eq2(x, mus))
+    torch.testing.assert_close(
+        mixed.double(), torch.einsum("ij,jnc->inc", momentum_weights(mus, 6), x.double())
+    )
+    assert torch.equal(carry, mixed[-1])
+
+
+def test_mu_zero_is_identity_and_mu_one_repeats_frame_one():
+    x = frames()
+    assert torch.equal(momentum_mix(x, 0.0)[0], x)
+    mixed, _ = momentum_mix(x, 1.0)
+    assert all(torch.equal(mixed[i], x[0]) for i in range(6))
+
+
+def test_chunks_with_carry_equal_one_pass():
+    x = frames(24, seed=1)
+    mus = torch.linspace(0.5, 0.99, 24).tolist()
+    whole, _ = momentum_mix(x, mus)
+    carry, parts = None, []
+    for start in range(0, 24, 8):
+        part, carry = momentum_mix(x[start : start + 8], mus[start : start + 8], carry)
+        parts.append(part)
+    assert torch.equal(torch.cat(parts), whole)
+
+
+def test_half_precision_mixes_in_float32():
+    x = frames(8, seed=2).half()
+    mixed, carry = momentum_mix(x, 0.9)
+    assert mixed.dtype == torch.float16
+    assert carry.dtype == torch.float32
+    torch.testing.assert_close(mixed, eq2(x.float(), [0.9] * 8).half())
+
+
+def test_the_papers_listing_2_is_not_eq2():
+    """Listing 2's loop mixes the raw previous frame, not the running average (DESIGN.md §1.2)."""
+    x = frames()
+    listing = torch.stack([x[i] if i == 0 else x[i - 1] * 0.9 + x[i] * 0.1 for i in range(len(x))])
+    assert not torch.allclose(listing, momentum_mix(x, 0.9)[0])
+
+
+def test_bad_mu_is_refused():
+    with pytest.raises(ValueError, match="mus"):
+        momentum_mix(frames(), 1.5)
+    with pytest.raises(ValueError, match="mus"):
+        momentum_mix(frames(), [0.5, 0.5])

@@ -1,0 +1,73 @@
+"""Temporal momentum (paper §4.1, Eq. 2): a causal running average along the frame axis.
+
+``K̈^1 = K^1`` and ``K̈^i = μ_i K̈^{i-1} + (1 - μ_i) K^i`` (the same for V). μ = 0 leaves every frame
+alone (self-attention), μ = 1 gives every frame the first frame's (cross-frame attention).
+
+The paper's two listings are both off (``../shared/DESIGN.md`` §1.2): the "efficient" one takes the
+diagonal of U through ``einsum("ff, ...")`` and the loop one mixes the raw previous frame instead of
+the running average. This module implements Eq. 2 itself, by the O(F) recurrence, with a carry so
+that a video processed in chunks gets exactly the values of one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def per_frame_mus(mus: float | Sequence[float], frames: int) -> list[float]:
+    """μ_i for ``frames`` frames from one float or a sequence of exactly ``frames`` floats."""
+    if isinstance(mus, (int, float)):
+        values = [float(mus)] * frames
+    else:
+        values = [float(m) for m in mus]
+        if len(values) != frames:
+            raise ValueError(f"mus: expected one value or {frames} values (one per frame), got {len(values)}")
+    bad = [m for m in values if not 0.0 <= m <= 1.0]
+    if bad:
+        raise ValueError(f"mus: μ must lie in [0, 1], got {bad[0]!r}")
+    return values
+
+
+def momentum_weights(mus: float | Sequence[float], frames: int) -> torch.Tensor:
+    """The lower-triangular ``[F, F]`` W with ``K̈ = W K`` (Eq. 2); each row sums to 1.
+
+    ``W[i] = μ_i W[i-1] + (1 - μ_i) e_i`` and ``W[0] = e_0`` (μ_0 is unused without a carry).
+    """
+    values = per_frame_mus(mus, frames)
+    weights = torch.zeros(frames, frames, dtype=torch.float64)
+    for i in range(frames):
+        if i > 0:
+            weights[i] = values[i] * weights[i - 1]
+        weights[i, i] += 1.0 - values[i] if i > 0 else 1.0
+    return weights
+
+
+def momentum_mix(
+    x: torch.Tensor, mus: float | Sequence[float], carry: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 2 along dim 0 of ``x`` by the O(F) recurrence; returns ``(mixed, carry)``.
+
+    Args:
+        x: ``[F, ...]``, one entry per frame, in frame order.
+        mus: μ_i for these F frames; ``mus[0]`` mixes frame 0 with ``carry`` and is unused without.
+        carry: the last mixed frame of the previous chunk, or None if frame 0 starts the video.
+
+    Returns:
+        ``mixed`` (same shape and dtype as ``x``) and the new carry, the last mixed frame. The
+        running average is kept in float32 (or float64 if ``x`` is float64) whatever ``x``'s dtype,
+        and so is the carry, so half-precision chunks join exactly like full ones.
+    """
+    values = per_frame_mus(mus, x.shape[0])
+    work_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    out = torch.empty(x.shape, dtype=work_dtype, device=x.device)
+    previous = None if carry is None else carry.to(device=x.device, dtype=work_dtype)
+    for i, mu in enumerate(values):
+        current = x[i].to(work_dtype)
+        if previous is None:
+            out[i] = current
+        else:
+            torch.lerp(current, previous, mu, out=out[i])  # μ·previous + (1 - μ)·current, exact at 0 and 1
+        previous = out[i]
+    return out.to(x.dtype), out[-1].clone()
