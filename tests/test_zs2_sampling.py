@@ -1,0 +1,46 @@
+"""End to end: Algorithm 1 (dependency noise, then DDIM over a UNet with TMA) on the real ldm UNet."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.helpers import frame_change, make_unet, video_from_seed
+
+SEEDS = (0, 100, 200)
+
+
+@pytest.fixture(scope="module")
+def unet():
+    return make_unet(seed=0, attn1_gain=6.0)
+
+
+def mean_change(unet, **kwargs) -> float:
+    """Frame-to-frame change of 8-frame videos, averaged over a few seeds."""
+    return sum(frame_change(video_from_seed(unet, seed=seed, **kwargs)) for seed in SEEDS) / len(SEEDS)
+
+
+def test_zs2_frames_change_far_less_than_independent_ones(unet):
+    independent = mean_change(unet, model="independent", mu=0.0)
+    zs2 = mean_change(unet)  # paper defaults: λ = 0.01, μ = 0.98
+    assert zs2 < 0.65 * independent
+    assert mean_change(unet, lam=0.001) < 0.3 * independent
+
+
+def test_change_rises_with_lambda(unet):
+    changes = [mean_change(unet, lam=lam) for lam in (0.0001, 0.001, 0.01, 0.1, 1.0)]
+    assert changes == sorted(changes), changes
+    assert len(set(changes)) == len(changes), changes
+
+
+def test_change_falls_with_mu(unet):
+    changes = [mean_change(unet, lam=0.01, mu=mu) for mu in (0.0, 0.5, 0.9)]
+    assert changes == sorted(changes, reverse=True), changes
+    assert len(set(changes)) == 3, changes
+    assert mean_change(unet, lam=0.01, mu=0.98) < changes[1]
+
+
+def test_one_frame_is_plain_ddim(unet):
+    """§5: with m = 1, ZS² reduces to the image sampler whatever λ and μ are."""
+    plain = video_from_seed(unet, frames=1, model="independent", mu=0.0)
+    assert torch.equal(video_from_seed(unet, frames=1, lam=0.3, mu=0.9), plain)
