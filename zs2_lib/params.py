@@ -490,8 +490,8 @@ FIELDS: tuple[Field, ...] = (
         attribute="search",
         kind="int",
         label="Search candidates",
-        help="Random-search candidates per frame for the dependency noise (R), 1 to 1000; more makes λ "
-        "easier to meet.",
+        help="Seeded candidate draws per frame the dependency noise picks from (R, paper default 10), "
+        "1 to 1000. With the Gaussian fix on, the pick changes which draw is used but not its statistics.",
         default=10,
         low=1,
         high=1000,
@@ -511,8 +511,8 @@ FIELDS: tuple[Field, ...] = (
         attribute="debias",
         kind="bool",
         label="Keep noise Gaussian",
-        help="Keep the dependency noise exactly Gaussian over long videos; off is the paper's literal "
-        "random search, which drifts.",
+        help="Keep every frame's noise Gaussian over long videos (the search's biased coordinate is removed; "
+        "λ is still met exactly). Off is the paper's literal search, whose noise drifts into speckles.",
         default=True,
     ),
     Field(

@@ -1,0 +1,100 @@
+"""What each A1111 Script hook does for ZS² Video; ``scripts/zs2_video.py`` only forwards to these."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from modules import shared
+
+from zs2_lib.params import ParamError
+from zs2_lib.script_args import params_from_args, wants_enabled
+from zs2_lib.webui import output
+from zs2_lib.webui.runtime import PREFIX, RefusingRNG, RequestError, ZS2Run, finish_stale_runs, run_of
+
+
+def before_process(p: Any, args: Sequence[Any]) -> None:
+    """Validate the settings, make the batch the video, override incompatible options, start the run."""
+    finish_stale_runs()
+    try:
+        params = params_from_args(args)
+    except ParamError as error:
+        if wants_enabled(args):
+            p._zs2_error = RequestError(str(error))
+            print(error)
+        return
+    if not params.enabled:
+        return
+    if getattr(p, "txt2img_upscale", False):
+        print(f"{PREFIX} off for the gallery's Upscale button (one image, not a video)")
+        return
+    p.batch_size = params.frames
+    _override_incompatible(p)
+    ZS2Run(p, params).start()
+
+
+def _override_incompatible(p: Any) -> None:
+    """Hypertile retiles attn1's rows and token merging merges tokens per row: both break the mix."""
+    overrides = {}
+    if getattr(shared.opts, "hypertile_enable_unet", False):
+        overrides["hypertile_enable_unet"] = False
+    for key in ("token_merging_ratio", "token_merging_ratio_hr", "token_merging_ratio_img2img"):
+        if getattr(shared.opts, key, 0) or p.override_settings.get(key):
+            overrides[key] = 0.0
+    if getattr(p, "token_merging_ratio", 0):
+        p.token_merging_ratio = 0.0
+    if getattr(p, "token_merging_ratio_hr", 0):
+        p.token_merging_ratio_hr = 0.0
+    if overrides:
+        p.override_settings.update(overrides)
+        print(
+            f"{PREFIX} turned off for this run (incompatible with temporal momentum): {', '.join(overrides)}"
+        )
+
+
+def process(p: Any) -> None:
+    """Record the settings in the infotext."""
+    run = run_of(p)
+    if run is not None:
+        p.extra_generation_params["ZS2 Video"] = run.params.to_infotext()
+
+
+def process_batch(p: Any, batch_number: int) -> None:
+    """Replace this batch's initial noise (or refuse it, if the settings were invalid)."""
+    error = getattr(p, "_zs2_error", None)
+    if error is not None:
+        p.rng = RefusingRNG(p.rng, error)
+        return
+    run = run_of(p)
+    if run is not None:
+        run.begin_batch(batch_number)
+
+
+def capture_frame(p: Any, image: Any) -> None:
+    """Keep each finished frame for the video."""
+    run = run_of(p)
+    if run is not None:
+        run.capture(p.iteration, image)
+
+
+def postprocess(p: Any, processed: Any) -> None:
+    """Write the videos, show them, attach them to API responses, and undo everything."""
+    run = run_of(p)
+    if run is None:
+        return
+    try:
+        directory = output.video_directory(p)
+        temporary = directory is None
+        if temporary:
+            directory = output.temporary_directory()
+        try:
+            saved = output.write_run_videos(p, run.params, run.frames, processed, directory)
+            if getattr(p, "is_api", False):
+                output.attach_to_api_response(processed, saved)
+            elif not temporary:
+                output.show_in_results(processed, saved)
+        finally:
+            if temporary:
+                output.remove_directory(directory)
+    finally:
+        run.finish()

@@ -1,0 +1,238 @@
+"""One ZS² generation inside A1111: noise, attn1 momentum, the CFG row cursor, and undo on every path.
+
+Nothing here touches the host unless a ZS² generation is running. A run installs:
+
+* ``p.rng`` wrapped per batch (:class:`~zs2_lib.frame_rng.VideoNoiseRNG`), so the batch's initial
+  noise is the video's dependency noise (paper §3);
+* instance pre-hooks on every attn1 of the current UNet plus one on the UNet itself, which hands
+  each UNet call the rows of the evaluation layout it gets (the row cursor); the layout is built
+  in ``on_cfg_denoiser`` and dropped in ``on_cfg_denoised``, so UNet calls outside the CFG
+  denoiser pass through untouched (paper §4, DESIGN.md §3);
+* a per-instance wrap of ``p.close()``, which A1111's ``closing(p)`` calls after success and after
+  exceptions alike.
+
+Everything is removed by :meth:`ZS2Run.finish`, called from ``postprocess``, from the ``p.close``
+wrap, at the start of the next generation (stale runs) and on script unload.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from fastapi import HTTPException
+from modules import script_callbacks, shared
+
+from zs2_lib.attention import FrameLayout, MomentumHooks, TemporalMomentum
+from zs2_lib.cfg_layout import denoiser_layout
+from zs2_lib.frame_rng import VideoNoiseRNG
+from zs2_lib.params import ZS2Params
+from zs2_lib.script_args import InputError
+
+logger = logging.getLogger("zs2_video")
+PREFIX = "ZS² Video:"
+
+_RUNS: set[ZS2Run] = set()
+
+
+def current_unet() -> torch.nn.Module:
+    """The UNet A1111 samples with right now (it changes with refiner and hires checkpoints)."""
+    return shared.sd_model.model.diffusion_model
+
+
+class RequestError(InputError, HTTPException):
+    """Invalid settings as A1111's API reports known client errors: HTTP 422, no traceback."""
+
+    def __init__(self, message: str) -> None:
+        InputError.__init__(self, message)
+        HTTPException.__init__(self, status_code=422, detail=message)
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class RefusingRNG:
+    """Takes the place of ``p.rng`` when the ZS² settings are invalid: the first draw raises.
+
+    Script hooks cannot stop a generation (A1111 catches and logs their exceptions); the first
+    noise draw is the earliest point whose exception reaches the user (UI error box, API status
+    422), before any sampling.
+    """
+
+    def __init__(self, base: Any, error: Exception) -> None:
+        self.base = base
+        self.error = error
+
+    def next(self) -> torch.Tensor:
+        raise self.error
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.base, name)
+
+
+class ZS2Run:
+    """The state of one ZS² generation (one ``p``): noise RNGs, momentum, hooks, captured frames."""
+
+    def __init__(self, p: Any, params: ZS2Params) -> None:
+        self.p = p
+        self.params = params
+        self.momentum = TemporalMomentum(params.mu.at)
+        self.hooks: MomentumHooks | None = None
+        self.frames: dict[int, list[np.ndarray]] = {}
+        self.rngs: dict[int, VideoNoiseRNG] = {}
+        self._unet_handle: torch.utils.hooks.RemovableHandle | None = None
+        self._layout: FrameLayout | None = None
+        self._cursor = 0
+        self._original_close = None
+        self.finished = False
+
+    # lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Register the run on ``p`` and wrap ``p.close`` so any exit path ends it."""
+        p = self.p
+        p._zs2_run = self
+        _RUNS.add(self)
+        original = p.close
+
+        def close(*args: Any, **kwargs: Any) -> Any:
+            try:
+                self.finish()
+            finally:
+                return original(*args, **kwargs)  # noqa: B012 - close must run whatever finish did
+
+        self._original_close = original
+        p.close = close
+
+    def finish(self) -> None:
+        """Remove every hook and wrap; safe to call more than once and from any path."""
+        self.detach()
+        self._layout = None
+        self.momentum.layout = None
+        self.momentum.state.clear()
+        p = self.p
+        if getattr(p, "_zs2_run", None) is self:
+            del p._zs2_run
+        if self._original_close is not None and "close" in vars(p):
+            del p.close  # back to the class's own close
+            self._original_close = None
+        _RUNS.discard(self)
+        self.finished = True
+
+    def attach(self, unet: torch.nn.Module) -> None:
+        """Hook attn1 of ``unet`` (and the row cursor on the UNet), replacing hooks on an older UNet."""
+        self.detach()
+        self.hooks = MomentumHooks(unet, self.momentum)
+        self._unet_handle = unet.register_forward_pre_hook(self._on_unet_call, with_kwargs=True)
+
+    def detach(self) -> None:
+        """Remove the hooks from the UNet they are on."""
+        if self.hooks is not None:
+            self.hooks.remove()
+            self.hooks = None
+        if self._unet_handle is not None:
+            self._unet_handle.remove()
+            self._unet_handle = None
+
+    # per batch -------------------------------------------------------------------------------
+
+    def begin_batch(self, batch_number: int) -> None:
+        """Wrap this batch's ``p.rng``: one batch is one video, starting at frame 0."""
+        rng = VideoNoiseRNG(self.p.rng, self.params, first_frame=0)
+        self.rngs[batch_number] = rng
+        self.p.rng = rng
+        self.momentum.state.clear()
+
+    def capture(self, batch_number: int, image: Any) -> None:
+        """Keep a finished frame (the image A1111 is about to save) for the video."""
+        self.frames.setdefault(batch_number, []).append(np.asarray(image.convert("RGB")))
+
+    # per CFG evaluation ----------------------------------------------------------------------
+
+    def begin_evaluation(self, params: script_callbacks.CFGDenoiserParams) -> None:
+        """Map the rows of this evaluation's ``x_in`` to (stream, frame) and reset the cursor."""
+        unet = current_unet()
+        if self.hooks is None or self.hooks.model is not unet:
+            self.attach(unet)
+        denoiser = params.denoiser
+        repeats = _repeats(denoiser, params)
+        frames = len(repeats)
+        edit = shared.sd_model.cond_stage_key == "edit" and denoiser.image_cfg_scale not in (None, 1.0)
+        layout = denoiser_layout(repeats, uncond=True, image_uncond=edit)
+        if params.x.shape[0] != len(layout):
+            logger.warning(
+                "%s CFG batch of %d rows for %d frames is not a layout ZS² knows; momentum off for this step",
+                PREFIX,
+                params.x.shape[0],
+                frames,
+            )
+            layout = None
+        self.momentum.state.clear()  # one batch is the whole video: nothing to carry across steps
+        self._layout = layout
+        self._cursor = 0
+
+    def end_evaluation(self) -> None:
+        """After the UNet calls of an evaluation: further UNet calls pass through."""
+        self._layout = None
+        self.momentum.layout = None
+
+    def _on_unet_call(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+        """Give this UNet call the slice of the evaluation layout its rows are (the row cursor)."""
+        layout = self._layout
+        if layout is None:
+            self.momentum.layout = None
+            return
+        x = args[0] if args else kwargs["x"]
+        start, stop = self._cursor, self._cursor + x.shape[0]
+        self._cursor = stop
+        if stop > len(layout):
+            logger.warning("%s unexpected UNet call of %d rows; left as is", PREFIX, x.shape[0])
+            self.momentum.layout = None
+            return
+        self.momentum.layout = layout.slice(start, stop)
+
+
+def _repeats(denoiser: Any, params: script_callbacks.CFGDenoiserParams) -> list[int]:
+    """Cond rows per frame (AND sub-prompts), from the sampler's multicond batch when it has one."""
+    cond = getattr(getattr(denoiser, "sampler", None), "sampler_extra_args", {}).get("cond")
+    batch = getattr(cond, "batch", None)
+    if batch is not None:
+        return [len(conds) for conds in batch]
+    frames = params.x.shape[0] - params.text_cond.shape[0]
+    return [params.text_cond.shape[0] // max(frames, 1)] * frames
+
+
+def run_of(p: Any) -> ZS2Run | None:
+    """The active run of a processing object, if it is a ZS² generation."""
+    run = getattr(p, "_zs2_run", None)
+    return run if isinstance(run, ZS2Run) and not run.finished else None
+
+
+def finish_stale_runs() -> None:
+    """End runs whose generation never reached postprocess or close (self-heal)."""
+    for run in list(_RUNS):
+        run.finish()
+
+
+def _on_cfg_denoiser(params: script_callbacks.CFGDenoiserParams) -> None:
+    run = run_of(getattr(params.denoiser, "p", None))
+    if run is not None:
+        run.begin_evaluation(params)
+
+
+def _on_cfg_denoised(params: script_callbacks.CFGDenoisedParams) -> None:
+    for run in list(_RUNS):
+        run.end_evaluation()
+
+
+def register_callbacks() -> None:
+    """Register the module-level callbacks once (A1111 clears all callbacks on script reload)."""
+    for register, callback in (
+        (script_callbacks.on_cfg_denoiser, _on_cfg_denoiser),
+        (script_callbacks.on_cfg_denoised, _on_cfg_denoised),
+        (script_callbacks.on_script_unloaded, finish_stale_runs),
+    ):
+        script_callbacks.remove_callbacks_for_function(callback)
+        register(callback, name="zs2_video")

@@ -1,0 +1,75 @@
+"""The "ZS² Video" accordion in txt2img, built from ``params.FIELDS`` and mapped by name."""
+
+from __future__ import annotations
+
+import html
+import json
+from functools import partial
+from typing import Any
+
+import gradio as gr
+from modules.ui_components import InputAccordion
+
+from zs2_lib.params import FIELD_BY_NAME, FIELDS, Field
+from zs2_lib.script_args import INFOTEXT_KEY, infotext_value
+
+# UI ranges where they are narrower than what the API accepts (FIELDS holds the accepted range).
+ACCORDION_LABEL = "ZS² Video"
+SLIDER_RANGES = {"frames": (1, 256, 1), "fps": (1, 60, 1)}
+ROWS = (
+    ("frames", "fps"),
+    ("lambda", "mu"),
+    ("noise_model", "alpha", "search"),
+    ("solver", "debias"),
+    ("formats", "loop"),
+)
+
+
+def _component(spec: Field, elem_id: str) -> gr.components.Component:
+    """One control for one field, by the field's kind."""
+    common = {"label": spec.label, "elem_id": elem_id}
+    if spec.kind == "bool":
+        return gr.Checkbox(value=spec.default, **common)
+    if spec.name in SLIDER_RANGES:
+        low, high, step = SLIDER_RANGES[spec.name]
+        return gr.Slider(minimum=low, maximum=high, step=step, value=spec.default, **common)
+    if spec.kind == "int":
+        return gr.Number(value=spec.default, precision=0, minimum=spec.low, maximum=spec.high, **common)
+    if spec.kind == "schedule":
+        return gr.Textbox(value=str(spec.default), lines=1, **common)
+    if spec.kind == "choice":
+        return gr.Dropdown(choices=list(spec.choices), value=spec.default, **common)
+    if spec.kind == "formats":
+        return gr.CheckboxGroup(choices=list(spec.choices), value=list(spec.default), **common)
+    return gr.Number(value=spec.default, **common)
+
+
+def hints_html(elem_ids: dict[str, str]) -> str:
+    """A hidden element holding each control's hover hint, read by ``javascript/zs2_video.js``."""
+    hints = {elem_ids[spec.name]: spec.help for spec in FIELDS}
+    return f"<div class='zs2-hints' hidden data-hints='{html.escape(json.dumps(hints), quote=True)}'></div>"
+
+
+def build(script: Any) -> list[gr.components.Component]:
+    """Create the controls inside an InputAccordion; returns them in ``FIELDS`` order.
+
+    Also sets the script's ``infotext_fields`` (every control restored from the ``ZS2 Video``
+    infotext key by "Send to txt2img" and paste) and ``paste_field_names``.
+    """
+    elem_ids = {spec.name: script.elem_id(spec.name) for spec in FIELDS}
+    controls: dict[str, gr.components.Component] = {}
+    with InputAccordion(False, label=ACCORDION_LABEL, elem_id=elem_ids["enabled"]) as enabled:
+        controls["enabled"] = enabled
+        for row in ROWS:
+            with gr.Row():
+                for name in row:
+                    controls[name] = _component(FIELD_BY_NAME[name], elem_ids[name])
+        gr.HTML(hints_html(elem_ids))
+    missing = [spec.name for spec in FIELDS if spec.name not in controls]
+    if missing:
+        raise RuntimeError(f"ZS² Video: no control for {missing}")
+    script.infotext_fields = [
+        (controls[spec.name], partial(infotext_value, name=spec.name)) for spec in FIELDS
+    ]
+    script.paste_field_names = [INFOTEXT_KEY]
+    return [controls[spec.name] for spec in FIELDS]
