@@ -26,6 +26,9 @@ class ZS2VideoScript(scripts.Script):
     def process(self, p, *args):
         glue.process(p)
 
+    def process_before_every_sampling(self, p, *args, **kwargs):
+        glue.process_before_every_sampling(p, kwargs["noise"])
+
     def process_batch(self, p, *args, **kwargs):
         glue.process_batch(p, kwargs["batch_number"])
 

@@ -36,14 +36,14 @@ def test_first_draw_is_dependency_noise_of_the_seeded_candidates():
     assert float(criterion(noise[2], noise[1])) == pytest.approx(0.05, abs=1e-4)
 
 
-def test_later_draws_are_the_hosts_own():
+def test_later_draws_come_from_the_same_seeds():
     base = SeededRNG([1, 2])
     rng = VideoNoiseRNG(base, ZS2Params(enabled=True, frames=2, search=2))
     rng.next()
     reference = SeededRNG([1, 2])
     for _ in range(2):
         reference.next()
-    assert torch.equal(rng.next(), reference.next())
+    assert torch.equal(rng.next()[0], reference.next()[0])  # frame 1's step noise is its own draw
     assert rng.shape == (4, 16, 16)
     assert rng.seeds == [1, 2]
 
@@ -71,3 +71,48 @@ def test_baseline_models_use_the_sharing_ratio():
     noise = VideoNoiseRNG(SeededRNG([1, 2, 3]), params).next()
     draws = SeededRNG([1, 2, 3]).next()
     torch.testing.assert_close(noise[1], 0.8 * noise[0] + 0.6 * draws[1])
+
+
+def test_dependent_step_noise_follows_the_chain_and_joins_across_chunks():
+    params = ZS2Params(enabled=True, frames=6, lambda_="0.05")
+    whole = VideoNoiseRNG(SeededRNG(list(range(6))), params)
+    whole.next()
+    steps = [whole.next() for _ in range(3)]
+    alphas = whole.chain.alphas.tolist()
+    raw = SeededRNG(list(range(6)))
+    for _ in range(10 + 1):  # the 10 candidates, then the first step's draw
+        z = raw.next()
+    torch.testing.assert_close(steps[0][1], alphas[1] ** 0.5 * steps[0][0] + (1 - alphas[1]) ** 0.5 * z[1])
+    corr = torch.nn.functional.cosine_similarity(steps[1][1:].flatten(1), steps[1][:-1].flatten(1))
+    assert float(corr.min()) > 0.7  # λ = 0.05 keeps consecutive frames' noise close
+
+    first = VideoNoiseRNG(SeededRNG([0, 1, 2]), params)
+    first.next()
+    head = [first.next() for _ in range(3)]
+    second = VideoNoiseRNG(
+        SeededRNG([3, 4, 5]), params, first_frame=3, state=first.chain.state, step_state=first.step_state
+    )
+    second.next()
+    for k in range(3):
+        assert torch.equal(torch.cat([head[k], second.next()]), steps[k])
+
+
+def test_independent_step_noise_is_the_hosts():
+    params = ZS2Params(enabled=True, frames=2, search=1, step_noise="independent")
+    rng = VideoNoiseRNG(SeededRNG([1, 2]), params)
+    rng.next()
+    reference = SeededRNG([1, 2])
+    reference.next()
+    assert torch.equal(rng.next(), reference.next())
+
+
+def test_start_takes_the_first_draw_it_is_given():
+    """Hires fix hands over the noise A1111 already drew; R - 1 more come from the RNG."""
+    params = ZS2Params(enabled=True, frames=3, search=4)
+    given = SeededRNG([1, 2, 3]).next()
+    base = SeededRNG([1, 2, 3])
+    base.next()
+    rng = VideoNoiseRNG(base, params)
+    noise = rng.start(given)
+    assert base.calls == 1 + 3
+    assert torch.equal(noise, VideoNoiseRNG(SeededRNG([1, 2, 3]), params).next())

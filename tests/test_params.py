@@ -19,6 +19,7 @@ from zs2_lib.params import (
     LOOPS,
     NOISE_MODELS,
     SOLVERS,
+    STEP_NOISES,
     ParamError,
     Schedule,
     ZS2Params,
@@ -71,6 +72,8 @@ params_strategy = st.builds(
     debias=st.booleans(),
     formats=st.lists(st.sampled_from(FORMATS), min_size=1, unique=True).map(tuple),
     loop=st.sampled_from(LOOPS),
+    chunk=st.integers(1, 4096),
+    step_noise=st.sampled_from(STEP_NOISES),
 )
 
 
@@ -270,6 +273,8 @@ def test_defaults() -> None:
         "debias": True,
         "formats": ["mp4", "gif"],
         "loop": "loop",
+        "chunk": 16,
+        "step_noise": "dependent",
     }
     assert params.lambda_ == Schedule.constant(0.01)
     assert params.formats == ("mp4", "gif")
@@ -406,6 +411,8 @@ BAD_VALUES: dict[str, list[object]] = {
     "noise_model": ["foo", "", None, 1, "dependency;"],
     "solver": ["fast", None, "exact=1"],
     "loop": ["bounce", None, 0],
+    "chunk": [0, 4097, "x", 1.5, None],
+    "step_noise": ["correlated", None, 1],
     "formats": ["", " , ", "avi", "mp4, avi", "mp4;gif", [], ["mp4", 3], None, 42, {"mp4"}],
 }
 INVALID = [(name, value) for name, values in BAD_VALUES.items() for value in values]
@@ -484,7 +491,7 @@ def test_infotext_example() -> None:
     params = ZS2Params(enabled=True, lambda_=parse("0:0.01, 16:0.05"))
     assert params.to_infotext() == (
         "frames=16; fps=8; lambda=0:0.01, 16:0.05; mu=0.98; noise_model=dependency; alpha=0.9; "
-        "search=10; solver=exact; debias=true; formats=mp4,gif; loop=loop"
+        "search=10; solver=exact; debias=true; formats=mp4,gif; loop=loop; chunk=16; step_noise=dependent"
     )
 
 

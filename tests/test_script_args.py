@@ -29,6 +29,8 @@ UI_VALUES = [
     True,
     ["mp4", "webp"],
     "pingpong",
+    8,
+    "independent",
 ]
 
 
@@ -54,7 +56,7 @@ def test_bad_args_name_the_field():
         params_from_args([True, 0])
     with pytest.raises(ParamError, match="bogus"):
         params_from_args([{"enabled": True, "bogus": 1}])
-    with pytest.raises(ParamError, match="at most 12"):
+    with pytest.raises(ParamError, match=f"at most {len(FIELD_NAMES)}"):
         params_from_args([*UI_VALUES, "extra"])
 
 

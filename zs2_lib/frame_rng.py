@@ -4,7 +4,7 @@ A1111 draws a batch's initial noise with ``p.rng.next()``: one generator per ima
 variation seeds, seed resize and the CPU/GPU/NV source. :class:`VideoNoiseRNG` wraps that object.
 Its first ``next()`` takes R draws from the wrapped RNG, so frame i's candidates come only from
 frame i's own seed (the first being its ordinary noise), and turns them into the video's noise.
-Later calls (per-step noise of ancestral samplers) go straight to the wrapped RNG.
+Later calls are the per-step noise of ancestral samplers, chained the same way or passed through.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import torch
 
-from zs2_lib.noise import NoiseChain, draws_needed, noise_chain
+from zs2_lib.noise import NoiseChain, draws_needed, noise_chain, progressive_chain
 from zs2_lib.params import ZS2Params
 
 
@@ -28,28 +28,47 @@ class VideoNoiseRNG:
 
     Args:
         base: the host's RNG for this batch.
-        params: the ZS² settings (noise model, λ/α schedules, search, solver, debias).
+        params: the ZS² settings (noise model, λ/α schedules, search, solver, debias, step noise).
         first_frame: global index of the batch's first frame, so schedules hit the right frames.
         state: ``NoiseChain.state`` of the previous chunk, or None if the batch starts the video.
+        step_state: per-step noise of the previous chunk's last frame, by draw number (filled in
+            by this object for the next chunk); None starts empty.
 
     After the first draw, :attr:`chain` holds the result (noise, α per frame, state to carry on).
-    Every other attribute (``shape``, ``seeds``, ...) is the wrapped RNG's.
+    Later draws are the samplers' per-step noise: with ``step_noise="dependent"`` (dependency and
+    progressive models) draw k of frame i is ``√α_i z_{i-1} + √(1-α_i) z_i`` with the same α_i as
+    the initial noise, chained across chunks; otherwise the wrapped RNG's own draw. Every other
+    attribute (``shape``, ``seeds``, ...) is the wrapped RNG's.
     """
 
-    def __init__(self, base: BatchRNG, params: ZS2Params, *, first_frame: int = 0, state: Any = None) -> None:
+    def __init__(
+        self,
+        base: BatchRNG,
+        params: ZS2Params,
+        *,
+        first_frame: int = 0,
+        state: Any = None,
+        step_state: dict[int, torch.Tensor] | None = None,
+    ) -> None:
         self.base = base
         self.params = params
         self.first_frame = first_frame
         self.state = state
+        self.step_state = {} if step_state is None else step_state
         self.chain: NoiseChain | None = None
+        self.steps = 0
 
     def next(self) -> torch.Tensor:
-        """The video noise on the first call, then the wrapped RNG's own draws."""
-        if self.chain is not None:
-            return self.base.next()
+        """The video noise on the first call, then per-step noise."""
+        if self.chain is None:
+            return self.start(self.base.next())
+        return self._step_noise(self.base.next())
+
+    def start(self, first: torch.Tensor) -> torch.Tensor:
+        """The video noise from ``first`` (the batch's ordinary noise) and R - 1 further draws."""
         params = self.params
         count = draws_needed(params.noise_model, params.search)
-        draws = torch.stack([self.base.next() for _ in range(count)])
+        draws = torch.stack([first, *(self.base.next() for _ in range(count - 1))])
         frames = draws.shape[1]
         if params.noise_model == "dependency":
             strengths = params.lambdas(self.first_frame, frames)
@@ -59,6 +78,19 @@ class VideoNoiseRNG:
             params.noise_model, draws, strengths, state=self.state, solver=params.solver, debias=params.debias
         )
         return self.chain.noise
+
+    def _step_noise(self, draw: torch.Tensor) -> torch.Tensor:
+        """Per-step noise: chained with the frames' α (paper §3's dependency, per step), or as drawn."""
+        dependent = self.params.step_noise == "dependent" and self.params.noise_model in (
+            "dependency",
+            "progressive",
+        )
+        if not dependent:
+            return draw
+        key, self.steps = self.steps, self.steps + 1
+        chained = progressive_chain(draw[None], self.chain.alphas.tolist(), prev=self.step_state.get(key))
+        self.step_state[key] = chained.state
+        return chained.noise
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.base, name)

@@ -32,6 +32,7 @@ NOISE_MODELS = ("dependency", "mixed", "progressive", "independent")
 SOLVERS = ("exact", "paper")
 FORMATS = ("mp4", "webm", "gif", "webp", "png")
 LOOPS = ("loop", "once", "pingpong")
+STEP_NOISES = ("dependent", "independent")
 
 FieldKind = Literal["bool", "int", "float", "schedule", "choice", "formats"]
 
@@ -533,6 +534,27 @@ FIELDS: tuple[Field, ...] = (
         default="loop",
         choices=LOOPS,
     ),
+    Field(
+        name="chunk",
+        attribute="chunk",
+        kind="int",
+        label="Frames per chunk",
+        help="Frames sampled together (one batch), 1 to 4096; longer videos are made chunk by chunk with "
+        "the noise and attention state carried over exactly, so memory depends on this, not on the length.",
+        default=16,
+        low=1,
+        high=4096,
+    ),
+    Field(
+        name="step_noise",
+        attribute="step_noise",
+        kind="choice",
+        label="Sampler noise",
+        help="Per-step noise of ancestral samplers (Euler a, DPM2 a, DDIM with eta > 0, ...): dependent "
+        "follows the frames' noise chain (consistent frames), independent is fresh noise per frame.",
+        default="dependent",
+        choices=STEP_NOISES,
+    ),
 )
 
 FIELD_BY_NAME: Mapping[str, Field] = MappingProxyType({spec.name: spec for spec in FIELDS})
@@ -561,6 +583,8 @@ class ZS2Params:
         debias: keep the noise Gaussian; False is the paper's literal random search.
         formats: video files to write, a non-empty ordered subset of ``FORMATS``.
         loop: ``"loop"``, ``"once"`` or ``"pingpong"``.
+        chunk: frames sampled per A1111 batch, 1 to 4096; longer videos take several batches.
+        step_noise: ancestral samplers' per-step noise, ``"dependent"`` or ``"independent"``.
 
     Raises:
         ParamError: a value is invalid; the message names the field by its public name.
@@ -578,6 +602,8 @@ class ZS2Params:
     debias: bool = _DEFAULTS["debias"]
     formats: tuple[str, ...] = _DEFAULTS["formats"]
     loop: str = _DEFAULTS["loop"]
+    chunk: int = _DEFAULTS["chunk"]
+    step_noise: str = _DEFAULTS["step_noise"]
 
     def __post_init__(self) -> None:
         """Coerce every field to its canonical value, raising ParamError for an invalid one."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from modules import shared
+from modules import sd_samplers, shared
 
+from zs2_lib.chunking import ChunkPlan
 from zs2_lib.params import ParamError
 from zs2_lib.script_args import params_from_args, wants_enabled
 from zs2_lib.webui import output
 from zs2_lib.webui.runtime import PREFIX, RefusingRNG, RequestError, ZS2Run, finish_stale_runs, run_of
+from zs2_lib.webui.settings import OFFLOAD_OPTION
 
 
 def before_process(p: Any, args: Sequence[Any]) -> None:
@@ -28,9 +30,31 @@ def before_process(p: Any, args: Sequence[Any]) -> None:
     if getattr(p, "txt2img_upscale", False):
         print(f"{PREFIX} off for the gallery's Upscale button (one image, not a video)")
         return
-    p.batch_size = params.frames
+    plan = ChunkPlan(params.frames, params.chunk, videos=max(1, int(p.n_iter)))
+    p.batch_size = plan.batch_size
+    p.n_iter = plan.batches
+    p.do_not_save_grid = True  # the video takes the grid's place; a grid of hundreds of frames helps no one
     _override_incompatible(p)
-    ZS2Run(p, params).start()
+    _warn_about_sde_samplers(p)
+    offload = bool(shared.opts.data.get(OFFLOAD_OPTION, False))
+    ZS2Run(p, params, plan, offload=offload).start()
+    if plan.chunks > 1:
+        print(f"{PREFIX} {params.frames} frames in {plan.chunks} chunks of {plan.batch_size}")
+
+
+def _warn_about_sde_samplers(p: Any) -> None:
+    """SDE samplers draw per-step noise from per-seed Brownian trees, which bypass ``p.rng``."""
+    names = {p.sampler_name, getattr(p, "hr_sampler_name", None) if getattr(p, "enable_hr", False) else None}
+    for name in filter(None, names):
+        config = sd_samplers.find_sampler_config(name)
+        if config is not None and config.options.get("brownian_noise", False):
+            message = (
+                f"{PREFIX} {name} draws its per-step noise independently for every frame (Brownian trees "
+                "seeded per image), so frames differ more; DDIM, Euler, DPM++ 2M or UniPC keep them "
+                "consistent"
+            )
+            print(message)
+            p.comment(message)
 
 
 def _override_incompatible(p: Any) -> None:
@@ -57,6 +81,13 @@ def process(p: Any) -> None:
     run = run_of(p)
     if run is not None:
         p.extra_generation_params["ZS2 Video"] = run.params.to_infotext()
+
+
+def process_before_every_sampling(p: Any, noise: Any) -> None:
+    """Hires fix: make the second pass's fresh noise follow the video's dependency chain."""
+    run = run_of(p)
+    if run is not None and getattr(p, "is_hr_pass", False):
+        run.begin_hires(noise)
 
 
 def process_batch(p: Any, batch_number: int) -> None:
@@ -88,7 +119,7 @@ def postprocess(p: Any, processed: Any) -> None:
         if temporary:
             directory = output.temporary_directory()
         try:
-            saved = output.write_run_videos(p, run.params, run.frames, processed, directory)
+            saved = output.write_run_videos(p, run.params, run.plan, run.frames, processed, directory)
             if getattr(p, "is_api", False):
                 output.attach_to_api_response(processed, saved)
             elif not temporary:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from zs2_lib.chunking import ChunkPlan
 from zs2_lib.params import ZS2Params
 from zs2_lib.video import unique_basename, write_videos
 from zs2_lib.webui.runtime import PREFIX
@@ -27,7 +28,7 @@ API_KEY = "zs2_videos"
 class SavedVideo:
     """One video of a run: its files by format, and the infotext written with them."""
 
-    batch: int
+    video: int
     seed: int
     files: dict[str, Path]
     infotext: str
@@ -41,14 +42,19 @@ def video_directory(p: Any) -> Path | None:
 
 
 def write_run_videos(
-    p: Any, params: ZS2Params, frames: dict[int, list[np.ndarray]], processed: Any, directory: Path
+    p: Any,
+    params: ZS2Params,
+    plan: ChunkPlan,
+    frames: dict[int, list[np.ndarray]],
+    processed: Any,
+    directory: Path,
 ) -> list[SavedVideo]:
-    """Write one video per finished batch, with the infotext as comment and as a ``.txt`` beside it."""
+    """Write each video's frames, with the infotext as comment and as a ``.txt`` beside it."""
     saved = []
-    for batch, images in sorted(frames.items()):
+    for video, images in sorted(frames.items()):
         if not images:
             continue
-        first = batch * p.batch_size
+        first = video * plan.chunks * plan.batch_size
         seed = int(p.all_seeds[first]) if first < len(p.all_seeds) else int(p.seed)
         infotext = processed.infotext(p, first)
         basename = unique_basename(directory, f"zs2-{seed}")
@@ -64,7 +70,7 @@ def write_run_videos(
         _write_text(directory / f"{basename}.txt", infotext)
         for path in files.values():
             print(f"{PREFIX} wrote {path} ({len(images)} frames)")
-        saved.append(SavedVideo(batch, seed, files, infotext))
+        saved.append(SavedVideo(video, seed, files, infotext))
     return saved
 
 
@@ -101,7 +107,7 @@ def attach_to_api_response(processed: Any, saved: list[SavedVideo]) -> None:
     """
     entries = [
         {
-            "batch": video.batch,
+            "video": video.video,
             "seed": video.seed,
             "format": fmt,
             "mime_type": MIME_TYPES[fmt],

@@ -27,9 +27,11 @@ from modules import script_callbacks, shared
 
 from zs2_lib.attention import FrameLayout, MomentumHooks, TemporalMomentum
 from zs2_lib.cfg_layout import denoiser_layout
+from zs2_lib.chunking import ChunkPlan
 from zs2_lib.frame_rng import VideoNoiseRNG
 from zs2_lib.params import ZS2Params
 from zs2_lib.script_args import InputError
+from zs2_lib.webui.settings import add_settings
 
 logger = logging.getLogger("zs2_video")
 PREFIX = "ZS² Video:"
@@ -73,15 +75,26 @@ class RefusingRNG:
 
 
 class ZS2Run:
-    """The state of one ZS² generation (one ``p``): noise RNGs, momentum, hooks, captured frames."""
+    """The state of one ZS² generation (one ``p``): chunks, noise RNGs, momentum, hooks, frames.
 
-    def __init__(self, p: Any, params: ZS2Params) -> None:
+    Args:
+        p: A1111's processing object.
+        params: the validated settings.
+        plan: how the videos are laid over A1111 batches (``p.batch_size`` and ``p.n_iter``).
+        offload: keep the attention state carried between chunks on the CPU.
+    """
+
+    def __init__(self, p: Any, params: ZS2Params, plan: ChunkPlan, *, offload: bool = False) -> None:
         self.p = p
         self.params = params
-        self.momentum = TemporalMomentum(params.mu.at)
+        self.plan = plan
+        self.momentum = TemporalMomentum(params.mu.at, state_device="cpu" if offload else None)
         self.hooks: MomentumHooks | None = None
         self.frames: dict[int, list[np.ndarray]] = {}
-        self.rngs: dict[int, VideoNoiseRNG] = {}
+        self.incomplete: set[int] = set()
+        self._passes: dict[bool, _PassNoise] = {}
+        self._batch = (0, 0, 0)
+        self._evaluations = 0
         self._unet_handle: torch.utils.hooks.RemovableHandle | None = None
         self._layout: FrameLayout | None = None
         self._cursor = 0
@@ -101,17 +114,19 @@ class ZS2Run:
             try:
                 self.finish()
             finally:
-                return original(*args, **kwargs)  # noqa: B012 - close must run whatever finish did
+                result = original(*args, **kwargs)
+            return result
 
         self._original_close = original
         p.close = close
 
     def finish(self) -> None:
-        """Remove every hook and wrap; safe to call more than once and from any path."""
+        """Remove every hook and wrap, drop carried state; safe to call twice and from any path."""
         self.detach()
         self._layout = None
         self.momentum.layout = None
         self.momentum.state.clear()
+        self._passes.clear()
         p = self.p
         if getattr(p, "_zs2_run", None) is self:
             del p._zs2_run
@@ -136,18 +151,41 @@ class ZS2Run:
             self._unet_handle.remove()
             self._unet_handle = None
 
-    # per batch -------------------------------------------------------------------------------
+    # per batch (chunk) -----------------------------------------------------------------------
 
     def begin_batch(self, batch_number: int) -> None:
-        """Wrap this batch's ``p.rng``: one batch is one video, starting at frame 0."""
-        rng = VideoNoiseRNG(self.p.rng, self.params, first_frame=0)
-        self.rngs[batch_number] = rng
+        """Wrap this batch's ``p.rng``; a video's first chunk starts fresh, later ones carry on."""
+        video, chunk, first_frame = self.plan.locate(batch_number)
+        self._batch = (video, chunk, first_frame)
+        if chunk == 0:
+            self._passes.clear()
+            self.momentum.state.clear()
+        self.p.rng = self._noise(is_hr_pass=False).rng(self.p.rng, self.params, first_frame)
+        self._evaluations = 0
+
+    def begin_hires(self, noise: torch.Tensor) -> None:
+        """Hires fix: its fresh noise follows the same dependency chain, edited in place."""
+        rng = self._noise(is_hr_pass=True).rng(self.p.rng, self.params, self._batch[2])
+        noise.copy_(rng.start(noise.clone()))
         self.p.rng = rng
-        self.momentum.state.clear()
+        self._evaluations = 0
+
+    def _noise(self, *, is_hr_pass: bool) -> _PassNoise:
+        return self._passes.setdefault(is_hr_pass, _PassNoise())
 
     def capture(self, batch_number: int, image: Any) -> None:
-        """Keep a finished frame (the image A1111 is about to save) for the video."""
-        self.frames.setdefault(batch_number, []).append(np.asarray(image.convert("RGB")))
+        """Keep a finished frame (the image A1111 is about to save) for its video.
+
+        Frames of a chunk whose sampling was cut short (Interrupt, Skip) are half-denoised: the
+        video leaves that chunk out.
+        """
+        video, _, first_frame = self.plan.locate(batch_number)
+        if shared.state.interrupted or shared.state.skipped:
+            self.incomplete.add(batch_number)
+            return
+        frames = self.frames.setdefault(video, [])
+        if first_frame + p_index(self.p) < self.params.frames:
+            frames.append(np.asarray(image.convert("RGB")))
 
     # per CFG evaluation ----------------------------------------------------------------------
 
@@ -158,18 +196,20 @@ class ZS2Run:
             self.attach(unet)
         denoiser = params.denoiser
         repeats = _repeats(denoiser, params)
-        frames = len(repeats)
         edit = shared.sd_model.cond_stage_key == "edit" and denoiser.image_cfg_scale not in (None, 1.0)
-        layout = denoiser_layout(repeats, uncond=True, image_uncond=edit)
+        tag = (bool(getattr(self.p, "is_hr_pass", False)), self._evaluations)
+        self._evaluations += 1
+        layout = denoiser_layout(repeats, first_frame=self._batch[2], uncond=True, image_uncond=edit, tag=tag)
         if params.x.shape[0] != len(layout):
             logger.warning(
                 "%s CFG batch of %d rows for %d frames is not a layout ZS² knows; momentum off for this step",
                 PREFIX,
                 params.x.shape[0],
-                frames,
+                len(repeats),
             )
             layout = None
-        self.momentum.state.clear()  # one batch is the whole video: nothing to carry across steps
+        if self.plan.chunks == 1:
+            self.momentum.state.clear()  # nothing to carry to a next chunk: keep memory flat
         self._layout = layout
         self._cursor = 0
 
@@ -192,6 +232,38 @@ class ZS2Run:
             self.momentum.layout = None
             return
         self.momentum.layout = layout.slice(start, stop)
+
+    def carried_bytes(self) -> int:
+        """Size of the state carried to the next chunk (attention contexts and noise)."""
+        tensors = [t for _, t in self.momentum.state.values()]
+        for noise in self._passes.values():
+            tensors += list(noise.step_state.values())
+            if noise.state is not None:
+                tensors.append(noise.state)
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+
+class _PassNoise:
+    """The noise chain of one sampling pass (first pass or hires), carried from chunk to chunk."""
+
+    def __init__(self) -> None:
+        self.state: torch.Tensor | None = None
+        self.step_state: dict[int, torch.Tensor] = {}
+        self._last: VideoNoiseRNG | None = None
+
+    def rng(self, base: Any, params: ZS2Params, first_frame: int) -> VideoNoiseRNG:
+        """A new RNG for this pass of the next chunk, chained to the previous chunk's."""
+        if self._last is not None and self._last.chain is not None:
+            self.state = self._last.chain.state
+        self._last = VideoNoiseRNG(
+            base, params, first_frame=first_frame, state=self.state, step_state=self.step_state
+        )
+        return self._last
+
+
+def p_index(p: Any) -> int:
+    """Index of the image being finished within its batch."""
+    return int(getattr(p, "batch_index", 0))
 
 
 def _repeats(denoiser: Any, params: script_callbacks.CFGDenoiserParams) -> list[int]:
@@ -233,6 +305,7 @@ def register_callbacks() -> None:
         (script_callbacks.on_cfg_denoiser, _on_cfg_denoiser),
         (script_callbacks.on_cfg_denoised, _on_cfg_denoised),
         (script_callbacks.on_script_unloaded, finish_stale_runs),
+        (script_callbacks.on_ui_settings, add_settings),
     ):
         script_callbacks.remove_callbacks_for_function(callback)
         register(callback, name="zs2_video")

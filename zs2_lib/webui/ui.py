@@ -15,12 +15,12 @@ from zs2_lib.script_args import INFOTEXT_KEY, infotext_value
 
 # UI ranges where they are narrower than what the API accepts (FIELDS holds the accepted range).
 ACCORDION_LABEL = "ZS² Video"
-SLIDER_RANGES = {"frames": (1, 256, 1), "fps": (1, 60, 1)}
+SLIDER_RANGES = {"frames": (1, 1024, 1), "chunk": (1, 64, 1), "fps": (1, 60, 1)}
 ROWS = (
-    ("frames", "fps"),
+    ("frames", "chunk", "fps"),
     ("lambda", "mu"),
     ("noise_model", "alpha", "search"),
-    ("solver", "debias"),
+    ("solver", "debias", "step_noise"),
     ("formats", "loop"),
 )
 
