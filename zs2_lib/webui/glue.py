@@ -127,5 +127,7 @@ def postprocess(p: Any, processed: Any) -> None:
         finally:
             if temporary:
                 output.remove_directory(directory)
+        if run.plan.chunks > 1:
+            print(f"{PREFIX} state carried between chunks: {run.peak_carried / 2**20:.1f} MiB")
     finally:
         run.finish()

@@ -95,6 +95,7 @@ class ZS2Run:
         self._passes: dict[bool, _PassNoise] = {}
         self._batch = (0, 0, 0)
         self._evaluations = 0
+        self.peak_carried = 0
         self._unet_handle: torch.utils.hooks.RemovableHandle | None = None
         self._layout: FrameLayout | None = None
         self._cursor = 0
@@ -157,6 +158,7 @@ class ZS2Run:
         """Wrap this batch's ``p.rng``; a video's first chunk starts fresh, later ones carry on."""
         video, chunk, first_frame = self.plan.locate(batch_number)
         self._batch = (video, chunk, first_frame)
+        self.peak_carried = max(self.peak_carried, self.carried_bytes())
         if chunk == 0:
             self._passes.clear()
             self.momentum.state.clear()
