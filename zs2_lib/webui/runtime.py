@@ -99,7 +99,7 @@ class ZS2Run:
         self._unet_handle: torch.utils.hooks.RemovableHandle | None = None
         self._layout: FrameLayout | None = None
         self._cursor = 0
-        self._original_close = None
+        self._close: Any = None
         self.finished = False
 
     # lifecycle -------------------------------------------------------------------------------
@@ -118,7 +118,7 @@ class ZS2Run:
                 result = original(*args, **kwargs)
             return result
 
-        self._original_close = original
+        self._close = close
         p.close = close
 
     def finish(self) -> None:
@@ -131,9 +131,9 @@ class ZS2Run:
         p = self.p
         if getattr(p, "_zs2_run", None) is self:
             del p._zs2_run
-        if self._original_close is not None and "close" in vars(p):
-            del p.close  # back to the class's own close
-            self._original_close = None
+        if self._close is not None and vars(p).get("close") is self._close:
+            del p.close  # back to the class's own close; a wrapper set on top of ours stays and chains
+        self._close = None
         _RUNS.discard(self)
         self.finished = True
 

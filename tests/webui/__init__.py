@@ -1,0 +1,1 @@
+"""Host-tier tests: the extension inside a real A1111 (skipped unless ZS2_WEBUI is set)."""

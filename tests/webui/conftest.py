@@ -1,0 +1,126 @@
+"""Host-tier fixtures: real A1111 v1.10.1 servers, headless on CPU with the tiny checkpoint.
+
+Enabled by ``ZS2_WEBUI=<webui root>`` (and ``ZS2_WEBUI_PYTHON=<its python>``, default: the python
+running pytest). Without ``ZS2_WEBUI`` every test in this folder is skipped and no server starts.
+
+Three servers start in parallel the first time a test needs one, each with its own ``--data-dir``
+under pytest's temporary directory, on a free port of 127.0.0.1, and stop (process group) at the
+end of the session:
+
+* ``zs2``: the extension (``<data-dir>/extensions/sd-webui-zs2`` → this repository) and the test
+  extension ``zs2-fault-injector`` (``fault_injector.py``);
+* ``baseline``: the same webui without any extension;
+* ``sdp``: the extension, with ``--opt-sdp-attention`` (the others use A1111's CPU default, InvokeAI).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.webui.webui_client import REPO_ROOT, START_TIMEOUT, WebuiServer
+
+HERE = Path(__file__).resolve().parent
+_MEASUREMENTS: list[str] = []
+
+
+def webui_root() -> Path | None:
+    value = os.environ.get("ZS2_WEBUI")
+    return Path(value).resolve() if value else None
+
+
+def webui_python() -> str:
+    return os.environ.get("ZS2_WEBUI_PYTHON") or sys.executable
+
+
+def _install_extension(data_dir: Path) -> None:
+    extensions = data_dir / "extensions"
+    extensions.mkdir(parents=True, exist_ok=True)
+    (extensions / "sd-webui-zs2").symlink_to(REPO_ROOT, target_is_directory=True)
+
+
+def _install_fault_injector(data_dir: Path) -> None:
+    scripts = data_dir / "extensions" / "zs2-fault-injector" / "scripts"
+    scripts.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(HERE / "fault_injector.py", scripts / "fault.py")
+
+
+@pytest.fixture(scope="session")
+def webui_servers(tmp_path_factory: pytest.TempPathFactory):
+    """All three servers, launched together (not yet waited for: see the per-server fixtures)."""
+    root = webui_root()
+    if root is None:
+        pytest.skip("ZS2_WEBUI is not set")
+    checkpoint = root / "models" / "Stable-diffusion" / "tiny.safetensors"
+    if not (root / "launch.py").is_file() or not checkpoint.is_file():
+        pytest.fail(f"ZS2_WEBUI={root} is not an A1111 root with models/Stable-diffusion/tiny.safetensors")
+    base = tmp_path_factory.mktemp("zs2-webui")
+    python = webui_python()
+    specs = {
+        "zs2": ((), True, True),
+        "baseline": ((), False, False),
+        "sdp": (("--opt-sdp-attention",), True, False),
+    }
+    servers: dict[str, WebuiServer] = {}
+    for name, (extra, extension, fault) in specs.items():
+        data_dir = base / name
+        data_dir.mkdir()
+        if extension:
+            _install_extension(data_dir)
+        if fault:
+            _install_fault_injector(data_dir)
+        servers[name] = WebuiServer(name, root, python, data_dir, extra_args=extra)
+    try:
+        for server in servers.values():
+            server.launch()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
+        for server in servers.values():
+            if server.ready_after is not None:
+                _MEASUREMENTS.append(f"server {server.name}: ready after {server.ready_after:.1f} s")
+
+
+def _ready(servers: dict[str, WebuiServer], name: str) -> WebuiServer:
+    server = servers[name]
+    problem = None
+    try:
+        server.wait_ready(START_TIMEOUT)
+    except RuntimeError as error:
+        problem = str(error)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    return server
+
+
+@pytest.fixture(scope="session")
+def zs2_server(webui_servers) -> WebuiServer:
+    return _ready(webui_servers, "zs2")
+
+
+@pytest.fixture(scope="session")
+def baseline_server(webui_servers) -> WebuiServer:
+    return _ready(webui_servers, "baseline")
+
+
+@pytest.fixture(scope="session")
+def sdp_server(webui_servers) -> WebuiServer:
+    return _ready(webui_servers, "sdp")
+
+
+@pytest.fixture(scope="session")
+def measure():
+    """``measure("text")`` records a measured number; all are printed in the terminal summary."""
+    return _MEASUREMENTS.append
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _MEASUREMENTS:
+        terminalreporter.section("ZS² host-tier measurements")
+        for line in _MEASUREMENTS:
+            terminalreporter.write_line(line)

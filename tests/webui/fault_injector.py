@@ -1,0 +1,115 @@
+"""A test-only A1111 extension script: make the UNet raise mid-sampling, and count hooks.
+
+The host-tier fixtures copy this file to ``<data-dir>/extensions/zs2-fault-injector/scripts/fault.py``
+of the ``zs2`` test server. It is not part of ZS² Video and is never imported by the tests.
+
+* "ZS2 Fault Injector" is an AlwaysVisible script with three API args: ``enabled`` (a checkbox),
+  the 1-based UNet call that raises (default 2, i.e. sampling step 2 with batched cond/uncond) and
+  ``trace``. When enabled or tracing, ``process`` registers a forward pre-hook on
+  ``shared.sd_model.model.diffusion_model`` that records each call's batch rows and, when enabled,
+  raises ``RuntimeError`` on that call. The hook removes itself in ``postprocess`` and in a wrapped
+  ``p.close`` (A1111's ``closing(p)`` calls it after exceptions too); ``close_calls`` counts how
+  often that wrapper ran, i.e. whether another script dropped it.
+* ``GET /zs2-fault/hooks`` reports how many forward (pre-)hooks sit on the current UNet and its
+  submodules, the global module hooks, the CFG denoiser callbacks, and the injector's own state, so
+  a test can see directly whether anything was left behind after a failed or interrupted run.
+"""
+
+import gradio as gr
+import torch
+from modules import script_callbacks, scripts, shared
+
+TITLE = "ZS2 Fault Injector"
+MESSAGE = "ZS2 Fault Injector: injected failure at UNet call"
+
+_state = {
+    "handle": None,
+    "armed": 0,
+    "raised": 0,
+    "removed_in_postprocess": 0,
+    "removed_in_close": 0,
+    "close_calls": 0,
+    "last_rows": [],
+}
+
+
+def _unet():
+    return shared.sd_model.model.diffusion_model
+
+
+def _remove_hook():
+    handle = _state["handle"]
+    if handle is None:
+        return False
+    handle.remove()
+    _state["handle"] = None
+    return True
+
+
+class ZS2FaultInjector(scripts.Script):
+    def title(self):
+        return TITLE
+
+    def show(self, is_img2img):
+        return scripts.AlwaysVisible
+
+    def ui(self, is_img2img):
+        enabled = gr.Checkbox(value=False, label="Raise in the UNet", elem_id=self.elem_id("enabled"))
+        at_call = gr.Number(value=2, precision=0, label="Raise on UNet call", elem_id=self.elem_id("at_call"))
+        trace = gr.Checkbox(value=False, label="Record UNet calls", elem_id=self.elem_id("trace"))
+        return [enabled, at_call, trace]
+
+    def process(self, p, enabled=False, at_call=2, trace=False, *args):
+        if not (enabled or trace):
+            return
+        _remove_hook()
+        limit = int(at_call or 2) if enabled else 0
+        rows = []
+        _state["last_rows"] = rows
+
+        def hook(module, inputs):
+            rows.append(int(inputs[0].shape[0]) if inputs else -1)
+            if len(rows) == limit:
+                _state["raised"] += 1
+                raise RuntimeError(f"{MESSAGE} {limit}")
+
+        _state["handle"] = _unet().register_forward_pre_hook(hook)
+        _state["armed"] += 1
+        original_close = p.close
+
+        def close(*a, **k):
+            _state["close_calls"] += 1
+            if _remove_hook():
+                _state["removed_in_close"] += 1
+            return original_close(*a, **k)
+
+        p.close = close
+        print(f"{TITLE}: armed (raise on UNet call {limit or 'none'}, trace {bool(trace)})")
+
+    def postprocess(self, p, processed, *args):
+        if _remove_hook():
+            _state["removed_in_postprocess"] += 1
+
+
+def _hook_report():
+    unet = _unet()
+    modules = list(unet.modules())
+    return {
+        "unet_forward_pre_hooks": len(unet._forward_pre_hooks),
+        "unet_forward_hooks": len(unet._forward_hooks),
+        "module_forward_pre_hooks": sum(len(m._forward_pre_hooks) for m in modules),
+        "module_forward_hooks": sum(len(m._forward_hooks) for m in modules),
+        "global_forward_pre_hooks": len(torch.nn.modules.module._global_forward_pre_hooks),
+        "global_forward_hooks": len(torch.nn.modules.module._global_forward_hooks),
+        "cfg_denoiser_callbacks": len(script_callbacks.callback_map["callbacks_cfg_denoiser"]),
+        "cfg_denoised_callbacks": len(script_callbacks.callback_map["callbacks_cfg_denoised"]),
+        "injector_hook_present": _state["handle"] is not None,
+        "injector": {k: v for k, v in _state.items() if k != "handle"},
+    }
+
+
+def _on_app_started(demo, app):
+    app.add_api_route("/zs2-fault/hooks", _hook_report, methods=["GET"])
+
+
+script_callbacks.on_app_started(_on_app_started)

@@ -1,0 +1,129 @@
+"""Frames change less with ZS² on: across samplers, attention implementations, AND and long prompts."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.webui.webui_client import (
+    FAULT_TITLE,
+    consecutive_change,
+    max_abs_diff,
+    mean_abs_diff,
+    txt2img_request,
+    zs2_args,
+)
+
+pytestmark = [
+    pytest.mark.webui,
+    pytest.mark.skipif(not os.environ.get("ZS2_WEBUI"), reason="host tier: set ZS2_WEBUI to an A1111 root"),
+]
+
+FRAMES = 8
+MAX_RATIO = 0.5  # consecutive-frame change with ZS² on / off at the same seed
+LONG_PROMPT = (
+    "a highly detailed cinematic photograph of a red fox running through fresh powder snow in a quiet "
+    "pine forest at golden hour, soft warm backlight, long shadows, drifting snowflakes, shallow depth of "
+    "field, bokeh, 85mm lens, film grain, muted colour palette, award winning wildlife photography, sharp "
+    "focus on the eyes, gentle mist between the trees, distant mountains, crisp cold air, national "
+    "geographic style, ultra realistic texture of fur and snow crystals"
+)
+AND_PROMPT = "a cat AND a dog"
+
+
+def _on_off(server, **overrides):
+    """Frames with ZS² on (8 frames) and off (batch of 8, same seed), and the change ratio."""
+    on = server.ok(txt2img_request(zs2_args(), **overrides))
+    off = server.ok(txt2img_request(batch_size=FRAMES, **overrides))
+    assert len(on.frames) == FRAMES
+    assert len(off.frames) == FRAMES
+    change_on, change_off = consecutive_change(on.frames), consecutive_change(off.frames)
+    return on, off, change_on, change_off
+
+
+def test_frames_change_far_less_with_zs2(zs2_server, measure):
+    _, off, change_on, change_off = _on_off(zs2_server)
+    ratio = change_on / change_off
+    measure(
+        f"Euler a, InvokeAI: consecutive-frame change on {change_on:.2f} / off {change_off:.2f} = {ratio:.3f}"
+    )
+    assert "zs2_videos" not in off.info
+    assert ratio < MAX_RATIO
+    # Not a frozen image either: frames still move.
+    assert change_on > 0
+
+
+@pytest.mark.parametrize("sampler", ["DDIM", "Euler a", "DPM++ 2M", "UniPC"])
+def test_samplers(zs2_server, sampler, measure):
+    on, _, change_on, change_off = _on_off(zs2_server, sampler_name=sampler)
+    ratio = change_on / change_off
+    measure(f"{sampler}: consecutive-frame change on {change_on:.2f} / off {change_off:.2f} = {ratio:.3f}")
+    assert on.info["sampler_name"] == sampler
+    assert [v["format"] for v in on.info["zs2_videos"]] == ["mp4", "gif"]
+    assert ratio < MAX_RATIO
+
+
+def test_attention_implementations_agree(zs2_server, sdp_server, measure):
+    assert "Applying attention optimization: InvokeAI" in zs2_server.log_text()
+    assert "Applying attention optimization: sdp" in sdp_server.log_text()
+    body = txt2img_request(zs2_args(), seed=2024)
+    invoke = zs2_server.ok(body)
+    sdp = sdp_server.ok(body)
+    assert len(invoke.frames) == len(sdp.frames) == FRAMES
+    off_body = txt2img_request(batch_size=FRAMES, seed=2024)
+    off_invoke, off_sdp = zs2_server.ok(off_body), sdp_server.ok(off_body)
+    zs2_max, zs2_mean = max_abs_diff(invoke.frames, sdp.frames), mean_abs_diff(invoke.frames, sdp.frames)
+    off_max = max_abs_diff(off_invoke.frames, off_sdp.frames)
+    ratio_sdp = consecutive_change(sdp.frames) / consecutive_change(off_sdp.frames)
+    measure(
+        f"InvokeAI vs sdp: ZS² frames max diff {zs2_max}, mean {zs2_mean:.4f}; ZS² off max diff {off_max}; "
+        f"sdp change ratio on/off {ratio_sdp:.3f}"
+    )
+    assert ratio_sdp < MAX_RATIO
+    # Same frames up to float rounding of the two attention kernels (a wrong hook would differ by tens).
+    assert zs2_max <= max(4, 2 * off_max)
+    assert zs2_mean < 0.5
+
+
+@pytest.mark.parametrize(
+    ("label", "prompt", "negative"),
+    [("AND prompt", AND_PROMPT, "blurry"), ("long prompt", LONG_PROMPT, "blurry")],
+)
+def test_prompt_forms_and_batch_cond_uncond(zs2_server, label, prompt, negative, measure):
+    on, _, change_on, change_off = _on_off(zs2_server, prompt=prompt, negative_prompt=negative)
+    ratio = change_on / change_off
+    assert ratio < MAX_RATIO
+
+    # The same request with cond and uncond evaluated in separate UNet calls (batch_cond_uncond off),
+    # traced by the fault injector to check that the setting really took effect.
+    traced = {FAULT_TITLE: {"args": [False, 2, True]}}
+    body = txt2img_request(zs2_args(), prompt=prompt, negative_prompt=negative, alwayson_scripts=traced)
+    batched = zs2_server.ok(body)
+    rows_batched = zs2_server.hooks()["injector"]["last_rows"]
+    split = zs2_server.ok({**body, "override_settings": {"batch_cond_uncond": False}})
+    rows_split = zs2_server.hooks()["injector"]["last_rows"]
+    assert max_abs_diff(batched.frames, on.frames) == 0  # tracing changes nothing
+    assert len(split.frames) == FRAMES
+    steps = body["steps"]
+    assert len(rows_batched) % steps == 0, rows_batched
+    assert len(rows_split) % steps == 0, rows_split
+    assert max(rows_split) <= FRAMES, rows_split  # never more than one batch of rows per call
+    if prompt == AND_PROMPT:
+        # 8 frames x (2 conds + 1 uncond): one call of 24 rows per step, or three of 8.
+        assert rows_batched == [3 * FRAMES] * steps, rows_batched
+        assert rows_split == [FRAMES] * (3 * steps), rows_split
+    else:
+        # cond (2 chunks of 77 tokens) and uncond (1 chunk) differ in length: A1111 calls the UNet for
+        # cond and for uncond separately whether batch_cond_uncond is on or off.
+        assert rows_batched == rows_split == [FRAMES] * (2 * steps), (rows_batched, rows_split)
+    difference = max_abs_diff(batched.frames, split.frames)
+    mean = mean_abs_diff(batched.frames, split.frames)
+    measure(
+        f"{label}: change on {change_on:.2f} / off {change_off:.2f} = {ratio:.3f}; UNet rows per call "
+        f"batched {rows_batched[: len(rows_batched) // steps]} x{steps}, split "
+        f"{rows_split[: len(rows_split) // steps]} x{steps}; batch_cond_uncond on vs off: max diff "
+        f"{difference}, mean {mean:.4f}"
+    )
+    assert difference <= 4
+    assert mean < 0.5
