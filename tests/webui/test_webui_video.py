@@ -66,7 +66,7 @@ def test_zs2_returns_frames_and_videos(zs2_server, tmp_path, measure):
     videos = result.info["zs2_videos"]
     assert [v["format"] for v in videos] == ["mp4", "gif"], videos
     for video in videos:
-        assert video["batch"] == 0
+        assert video["video"] == 0
         assert video["seed"] == 1234
         assert video["mime_type"] == {"mp4": "video/mp4", "gif": "image/gif"}[video["format"]]
         assert video["filename"].startswith("zs2-1234")
@@ -112,7 +112,7 @@ def test_zs2_saves_videos_infotext_and_frames(zs2_server):
     expected = ZS2Params.from_dict(args).to_infotext()
 
     assert len(result.frames) == FRAMES
-    assert result.first == 1  # with save_images the grid comes first
+    assert result.first == 0  # no grid for ZS² runs: the video takes its place
     frame_infotext = result.info["infotexts"][result.first]
     assert zs2_infotext_value(frame_infotext) == expected, frame_infotext
 
@@ -174,7 +174,7 @@ def test_batch_count_two_makes_two_videos(zs2_server, measure):
     both = zs2_server.ok(txt2img_request(zs2_args(formats=["gif"]), seed=900, n_iter=2))
     assert len(both.frames) == 2 * FRAMES
     videos = both.info["zs2_videos"]
-    assert [(v["batch"], v["seed"], v["format"]) for v in videos] == [(0, 900, "gif"), (1, 908, "gif")]
+    assert [(v["video"], v["seed"], v["format"]) for v in videos] == [(0, 900, "gif"), (1, 908, "gif")]
     for batch, seed in ((0, 900), (1, 908)):
         alone = zs2_server.ok(txt2img_request(zs2_args(formats=["gif"]), seed=seed))
         frames = both.frames[batch * FRAMES : (batch + 1) * FRAMES]

@@ -1,0 +1,132 @@
+"""Long videos in chunks against a real A1111: exact joins, schedules, hires fix, interrupt."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.webui.test_webui_off_and_recovery import HOOK_COUNTS
+from tests.webui.webui_client import consecutive_change, max_abs_diff, txt2img_request, zs2_args
+
+pytestmark = [
+    pytest.mark.webui,
+    pytest.mark.skipif(not os.environ.get("ZS2_WEBUI"), reason="host tier: set ZS2_WEBUI to an A1111 root"),
+]
+
+# Chunked and one-batch runs do the same per-frame arithmetic; the only possible difference is a
+# kernel whose floating-point result depends on the batch size, which would move a pixel by at most
+# one level after rounding to uint8. Measured: 0 (DDIM, Euler a, hires fix), 1 with a μ schedule.
+JOIN_TOLERANCE = 1
+
+
+def video_frames(result, fmt: str = "gif") -> int:
+    entry = next(v for v in result.info["zs2_videos"] if v["format"] == fmt)
+    with Image.open(io.BytesIO(base64.b64decode(entry["data"]))) as image:
+        return image.n_frames
+
+
+@pytest.mark.parametrize("sampler", ["DDIM", "Euler a"])
+def test_forty_frames_in_chunks_of_eight_equal_one_batch(zs2_server, sampler, measure):
+    body = {"sampler_name": sampler, "steps": 6, "seed": 2024}
+    whole = zs2_server.ok(txt2img_request(zs2_args(frames=40, chunk=40), **body))
+    chunked = zs2_server.ok(txt2img_request(zs2_args(frames=40, chunk=8), **body))
+    assert len(whole.frames) == len(chunked.frames) == 40
+    diff = max_abs_diff(chunked.frames, whole.frames)
+    measure(f"{sampler}: 40 frames in 5 chunks of 8 vs one batch: max diff {diff}")
+    assert diff <= JOIN_TOLERANCE
+    assert video_frames(chunked) == 40
+    assert [v["format"] for v in chunked.info["zs2_videos"]] == ["mp4", "gif"]
+
+
+def test_uneven_chunks_leave_the_spare_frames_out_of_the_video(zs2_server):
+    whole = zs2_server.ok(txt2img_request(zs2_args(frames=40, chunk=40), steps=4, seed=7))
+    uneven = zs2_server.ok(txt2img_request(zs2_args(frames=40, chunk=16), steps=4, seed=7))
+    assert len(uneven.frames) == 42  # 3 balanced chunks of 14
+    assert max_abs_diff(uneven.frames[:40], whole.frames) <= JOIN_TOLERANCE
+    assert video_frames(uneven) == 40
+
+
+def test_schedules_hit_their_frames_across_chunk_boundaries(zs2_server, measure):
+    schedule = {"lambda": "0:0.001, 12:0.001, 13:0.5", "mu": "0:0.98, 23:0.5"}
+    body = {"steps": 6, "seed": 77, "sampler_name": "DDIM"}
+    whole = zs2_server.ok(txt2img_request(zs2_args(frames=24, chunk=24, **schedule), **body))
+    chunked = zs2_server.ok(txt2img_request(zs2_args(frames=24, chunk=5, **schedule), **body))
+    diff = max_abs_diff(chunked.frames[:24], whole.frames)
+    steps = [consecutive_change(chunked.frames[i : i + 2]) for i in range(23)]
+    calm, jump = np.mean(steps[:12]), steps[12]
+    measure(
+        f"schedule across chunks of 5: max diff vs one batch {diff}; "
+        f"change before frame 13 {calm:.1f}, at it {jump:.1f}"
+    )
+    assert diff <= JOIN_TOLERANCE
+    assert jump > 5 * calm  # λ jumps from 0.001 to 0.5 exactly at frame 13 (inside the third chunk)
+    assert max(steps[:12]) < jump / 3
+
+
+def test_hires_fix_in_chunks_is_consistent_and_joins(zs2_server, measure):
+    hires = {
+        "enable_hr": True,
+        "hr_scale": 2,
+        "hr_upscaler": "Latent",
+        "denoising_strength": 0.6,
+        "hr_second_pass_steps": 4,
+        "steps": 4,
+        "sampler_name": "DDIM",
+        "seed": 5,
+    }
+    whole = zs2_server.ok(txt2img_request(zs2_args(frames=16, chunk=16), **hires))
+    chunked = zs2_server.ok(txt2img_request(zs2_args(frames=16, chunk=8), **hires))
+    off = zs2_server.ok(txt2img_request(batch_size=16, **hires))
+    assert whole.frames[0].shape == (128, 128, 3)
+    diff = max_abs_diff(chunked.frames, whole.frames)
+    ratio = consecutive_change(chunked.frames) / consecutive_change(off.frames)
+    measure(f"hires fix in chunks of 8 vs one batch: max diff {diff}; change ratio on/off {ratio:.3f}")
+    assert diff <= JOIN_TOLERANCE
+    assert ratio < 0.5
+
+
+def test_interrupt_mid_run_keeps_a_playable_video_of_the_finished_chunks(zs2_server, measure):
+    server = zs2_server
+    clean = {key: server.hooks()[key] for key in HOOK_COUNTS}
+    body = txt2img_request(zs2_args(frames=40, chunk=8), steps=12, seed=9, sampler_name="DDIM")
+    outcome: dict = {}
+    thread = threading.Thread(
+        target=lambda: outcome.update(result=server.txt2img(body, timeout=600)), daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until the third chunk is sampling
+        _, progress = server.get("/sdapi/v1/progress?skip_current_image=true", timeout=10)
+        state = progress["state"]
+        if state.get("job_no", 0) >= 2 and state.get("sampling_step", 0) >= 2:
+            break
+        assert thread.is_alive(), outcome
+        time.sleep(0.02)
+    server.post("/sdapi/v1/interrupt", timeout=10)
+    thread.join(300)
+    result = outcome["result"]
+    assert result.status == 200, result.describe()
+    made = video_frames(result)
+    measure(
+        f"interrupt in chunk {len(result.frames) // 8} of 5: "
+        f"{len(result.frames)} images, video of {made} frames"
+    )
+    assert 8 <= made < 40
+    assert made % 8 == 0  # whole chunks only: the cut one is half-denoised
+    assert (
+        max_abs_diff(
+            result.frames[:made],
+            server.ok(
+                txt2img_request(zs2_args(frames=made, chunk=8), steps=12, seed=9, sampler_name="DDIM")
+            ).frames,
+        )
+        == 0
+    )
+    assert {key: server.hooks()[key] for key in HOOK_COUNTS} == clean
