@@ -1,0 +1,121 @@
+"""Long videos in a real A1111: time per frame, peak memory and carried state vs video length.
+
+Starts A1111 headless on CPU with the tiny test checkpoint and this extension (see
+``tests/webui/webui_client.py``), then makes videos of 16, 64 and 256 frames in chunks of 16 and
+prints, per length: wall time per frame, the server's peak RSS during that request (VmHWM, reset
+before each run through ``/proc/<pid>/clear_refs``), VRAM where CUDA is used, and the state the
+extension carried between chunks (from its console line). Target: time per frame and peak memory
+flat in the video length (within 10 %), since only one chunk is ever in memory.
+
+Usage: ``python benchmarks/bench_webui.py --webui /path/to/stable-diffusion-webui
+[--python /path/to/webui/venv/bin/python] [--frames 16 64 256] [--chunk 16]``; run it with the
+webui's python or any python with numpy and Pillow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.webui.webui_client import REPO_ROOT, WebuiServer, txt2img_request, zs2_args
+
+
+def read_kib(pid: int, field: str) -> int:
+    """A ``VmHWM``/``VmRSS``-style field of /proc/<pid>/status, in KiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE).group(1))
+
+
+def reset_peak(pid: int) -> None:
+    """Restart the peak-RSS count of a process (Linux: write 5 to clear_refs)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def carried_mib(log: str) -> float | None:
+    """The last "state carried between chunks" the extension logged, in MiB."""
+    values = re.findall(r"state carried between chunks: ([\d.]+) MiB", log)
+    return float(values[-1]) if values else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--webui", default=os.environ.get("ZS2_WEBUI"), help="A1111 root (default: $ZS2_WEBUI)"
+    )
+    parser.add_argument("--python", default=os.environ.get("ZS2_WEBUI_PYTHON", sys.executable))
+    parser.add_argument("--frames", type=int, nargs="+", default=[16, 64, 256])
+    parser.add_argument("--chunk", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--size", type=int, default=64, help="image width and height in pixels")
+    args = parser.parse_args()
+    if not args.webui:
+        parser.error("give --webui or set ZS2_WEBUI")
+
+    data_dir = Path(tempfile.mkdtemp(prefix="zs2-bench-")) / "data"
+    (data_dir / "extensions").mkdir(parents=True)
+    (data_dir / "extensions" / "sd-webui-zs2").symlink_to(REPO_ROOT, target_is_directory=True)
+    server = WebuiServer("bench", Path(args.webui), args.python, data_dir)
+    server.launch()
+    try:
+        server.wait_ready()
+        pid = server.process.pid
+        request = {
+            "steps": args.steps,
+            "width": args.size,
+            "height": args.size,
+            "sampler_name": "DDIM",
+            "seed": 1,
+        }
+        server.ok(
+            txt2img_request(zs2_args(frames=args.chunk, chunk=args.chunk, formats=["mp4"]), **request)
+        )  # warm up
+        rows = []
+        for frames in args.frames:
+            reset_peak(pid)
+            started = time.perf_counter()
+            result = server.ok(
+                txt2img_request(zs2_args(frames=frames, chunk=args.chunk, formats=["mp4"]), **request),
+                timeout=3600,
+            )
+            elapsed = time.perf_counter() - started
+            assert len(result.frames) >= frames
+            rows.append(
+                (
+                    frames,
+                    elapsed,
+                    elapsed / frames,
+                    read_kib(pid, "VmHWM") / 2**20,
+                    carried_mib(server.log_text()),
+                )
+            )
+    finally:
+        server.stop()
+
+    print("ZS² Video in A1111: long videos in chunks (tiny checkpoint, CPU, OMP_NUM_THREADS=1)")
+    print(
+        f"{args.size}x{args.size} px, {args.steps} DDIM steps, chunks of {args.chunk}, MP4 output; "
+        "VRAM: n/a (CPU); 'vs first' compares with the shortest video"
+    )
+    print()
+    print("frames  chunks  wall s  s/frame  vs first  peak RSS GiB  vs first  carried MiB")
+    print("------  ------  ------  -------  --------  ------------  --------  -----------")
+    base_time, base_rss = rows[0][2], rows[0][3]
+    for frames, elapsed, per_frame, rss, carried in rows:
+        chunks = -(-frames // args.chunk)
+        carried_text = "-" if carried is None else f"{carried:.2f}"
+        print(
+            f"{frames:>6}  {chunks:>6}  {elapsed:>6.1f}  {per_frame:>7.3f}  "
+            f"{per_frame / base_time - 1:>+8.1%}  {rss:>12.3f}  {rss / base_rss - 1:>+8.1%}  "
+            f"{carried_text:>11}"
+        )
+
+
+if __name__ == "__main__":
+    main()
