@@ -92,44 +92,54 @@ def test_hires_fix_in_chunks_is_consistent_and_joins(zs2_server, measure):
     assert ratio < 0.5
 
 
-def test_interrupt_mid_run_keeps_a_playable_video_of_the_finished_chunks(zs2_server, measure):
-    server = zs2_server
-    clean = {key: server.hooks()[key] for key in HOOK_COUNTS}
-    body = txt2img_request(zs2_args(frames=40, chunk=8), steps=12, seed=9, sampler_name="DDIM")
+def _signal_during_chunk(server, body, chunk: int, endpoint: str):
+    """Run ``body`` and POST ``endpoint`` (interrupt or skip) once chunk ``chunk`` is sampling."""
     outcome: dict = {}
     thread = threading.Thread(
         target=lambda: outcome.update(result=server.txt2img(body, timeout=600)), daemon=True
     )
     thread.start()
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # wait until the third chunk is sampling
+    while time.monotonic() < deadline:
         _, progress = server.get("/sdapi/v1/progress?skip_current_image=true", timeout=10)
         state = progress["state"]
-        if state.get("job_no", 0) >= 2 and state.get("sampling_step", 0) >= 2:
+        if state.get("job_no", 0) == chunk and state.get("sampling_step", 0) >= 2:
             break
         assert thread.is_alive(), outcome
         time.sleep(0.02)
-    server.post("/sdapi/v1/interrupt", timeout=10)
+    server.post(endpoint, timeout=10)
     thread.join(300)
     result = outcome["result"]
     assert result.status == 200, result.describe()
+    return result
+
+
+def test_interrupt_mid_run_keeps_a_playable_video_of_the_finished_chunks(zs2_server, measure):
+    server = zs2_server
+    clean = {key: server.hooks()[key] for key in HOOK_COUNTS}
+    request = {"steps": 12, "seed": 9, "sampler_name": "DDIM"}
+    result = _signal_during_chunk(
+        server, txt2img_request(zs2_args(frames=40, chunk=8), **request), 2, "/sdapi/v1/interrupt"
+    )
     made = video_frames(result)
-    measure(
-        f"interrupt in chunk {len(result.frames) // 8} of 5: "
-        f"{len(result.frames)} images, video of {made} frames"
-    )
-    assert 8 <= made < 40
-    assert made % 8 == 0  # whole chunks only: the cut one is half-denoised
-    assert (
-        max_abs_diff(
-            result.frames[:made],
-            server.ok(
-                txt2img_request(zs2_args(frames=made, chunk=8), steps=12, seed=9, sampler_name="DDIM")
-            ).frames,
-        )
-        == 0
-    )
+    measure(f"interrupt in chunk 3 of 5: {len(result.frames)} images, video of {made} frames")
+    assert made == 16  # the two finished chunks; the cut one is half-denoised and left out
+    shorter = server.ok(txt2img_request(zs2_args(frames=made, chunk=8), **request))
+    assert max_abs_diff(result.frames[:made], shorter.frames) == 0
     assert {key: server.hooks()[key] for key in HOOK_COUNTS} == clean
+
+
+def test_skip_drops_the_current_chunk_and_goes_on(zs2_server, measure):
+    request = {"steps": 12, "seed": 19, "sampler_name": "DDIM"}
+    body = txt2img_request(zs2_args(frames=40, chunk=8), **request)
+    result = _signal_during_chunk(zs2_server, body, 1, "/sdapi/v1/skip")
+    whole = zs2_server.ok(body)
+    made = video_frames(result)
+    measure(f"skip in chunk 2 of 5: {len(result.frames)} images, video of {made} frames")
+    assert len(result.frames) == 40
+    assert made == 32
+    assert max_abs_diff(result.frames[:8], whole.frames[:8]) == 0
+    assert max_abs_diff(result.frames[8:16], whole.frames[8:16]) > 0  # the skipped chunk stopped early
 
 
 def frame_quality(frames: list[np.ndarray]) -> dict[str, np.ndarray]:
