@@ -36,7 +36,7 @@ def before_process(p: Any, args: Sequence[Any]) -> None:
     p.do_not_save_grid = True  # the video takes the grid's place; a grid of hundreds of frames helps no one
     _override_incompatible(p)
     _warn_about_sde_samplers(p)
-    offload = bool(shared.opts.data.get(OFFLOAD_OPTION, False))
+    offload = bool(shared.opts.data.get(OFFLOAD_OPTION, True))
     ZS2Run(p, params, plan, offload=offload).start()
     if plan.chunks > 1:
         print(f"{PREFIX} {params.frames} frames in {plan.chunks} chunks of {plan.batch_size}")

@@ -14,7 +14,7 @@ def add_settings() -> None:
     shared.opts.add_option(
         OFFLOAD_OPTION,
         shared.OptionInfo(
-            False,
+            True,
             "Keep the attention state carried between chunks on the CPU "
             "(saves VRAM on long videos, a little slower)",
             gr.Checkbox,
