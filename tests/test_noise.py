@@ -226,6 +226,10 @@ def test_baselines_follow_their_formulas():
     assert torch.equal(mixed_chain(draws, 0.0).noise, draws[0])
 
 
-def test_half_precision_draws_keep_their_dtype():
-    draws = draws_for(3, shape=(4, 8, 8), seed=10).half()
-    assert dependency_noise(draws, 0.01).dtype == torch.float16
+def test_half_precision_draws_keep_their_dtype_and_join_exactly():
+    draws = draws_for(6, shape=(4, 8, 8), seed=10).half()
+    whole = dependency_chain(draws, 0.01)
+    assert whole.noise.dtype == torch.float16
+    head = dependency_chain(draws[:, :3], 0.01)
+    tail = dependency_chain(draws[:, 3:], 0.01, prev=head.state)
+    assert torch.equal(torch.cat([head.noise, tail.noise]), whole.noise)

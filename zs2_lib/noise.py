@@ -52,7 +52,8 @@ class NoiseChain:
         alphas: ``[F]`` float64 on the CPU: the weight α each frame gives its predecessor
             (``√α ε^{i-1} + √(1-α) ε̃``); 0 for a frame that starts a chain or is independent.
         state: what the next chunk passes back as ``prev`` (the last frame's noise, or the shared
-            noise of the mixed model), or None if the model carries nothing.
+            noise of the mixed model), or None if the model carries nothing; kept in float32 even
+            for half-precision draws, so chunks join exactly.
     """
 
     noise: torch.Tensor
@@ -196,8 +197,7 @@ def dependency_chain(
             else:
                 out[f], alphas[f] = _paper_mix(last, chosen, lams[f], error)
         last = out[f]
-    noise = out.to(draws.dtype)
-    return NoiseChain(noise, alphas, noise[-1].clone())
+    return NoiseChain(out.to(draws.dtype), alphas, out[-1].clone())  # state at full precision
 
 
 def dependency_noise(

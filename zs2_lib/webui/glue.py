@@ -129,5 +129,8 @@ def postprocess(p: Any, processed: Any) -> None:
                 output.remove_directory(directory)
         if run.plan.chunks > 1:
             print(f"{PREFIX} state carried between chunks: {run.peak_carried / 2**20:.1f} MiB")
+        if run.incomplete:
+            cut = len(run.incomplete)
+            print(f"{PREFIX} left out of the video: {cut} chunk(s) cut short by Interrupt or Skip")
     finally:
         run.finish()
