@@ -43,6 +43,14 @@ def _install_extension(data_dir: Path) -> None:
     (extensions / "sd-webui-zs2").symlink_to(REPO_ROOT, target_is_directory=True)
 
 
+def _install_second_checkpoint(data_dir: Path, checkpoint: Path) -> None:
+    """``tiny-b``: the same weights under another name, for refiner and model-switch tests."""
+    models = data_dir / "models" / "Stable-diffusion"
+    models.mkdir(parents=True, exist_ok=True)
+    (models / "tiny-b.safetensors").symlink_to(checkpoint)
+    (models / "tiny-b.yaml").symlink_to(checkpoint.with_suffix(".yaml"))
+
+
 def _install_fault_injector(data_dir: Path) -> None:
     scripts = data_dir / "extensions" / "zs2-fault-injector" / "scripts"
     scripts.mkdir(parents=True, exist_ok=True)
@@ -73,6 +81,7 @@ def webui_servers(tmp_path_factory: pytest.TempPathFactory):
             _install_extension(data_dir)
         if fault:
             _install_fault_injector(data_dir)
+            _install_second_checkpoint(data_dir, checkpoint)
         servers[name] = WebuiServer(name, root, python, data_dir, extra_args=extra)
     try:
         for server in servers.values():

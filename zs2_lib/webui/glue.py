@@ -57,23 +57,30 @@ def _warn_about_sde_samplers(p: Any) -> None:
             p.comment(message)
 
 
+INCOMPATIBLE_SETTINGS = {
+    "hypertile_enable_unet": False,
+    "token_merging_ratio": 0.0,
+    "token_merging_ratio_hr": 0.0,
+    "token_merging_ratio_img2img": 0.0,
+}
+"""Settings turned off for a ZS² run: Hypertile retiles attn1's rows, token merging merges tokens per row."""
+
+
 def _override_incompatible(p: Any) -> None:
-    """Hypertile retiles attn1's rows and token merging merges tokens per row: both break the mix."""
-    overrides = {}
-    if getattr(shared.opts, "hypertile_enable_unet", False):
-        overrides["hypertile_enable_unet"] = False
-    for key in ("token_merging_ratio", "token_merging_ratio_hr", "token_merging_ratio_img2img"):
-        if getattr(shared.opts, key, 0) or p.override_settings.get(key):
-            overrides[key] = 0.0
-    if getattr(p, "token_merging_ratio", 0):
-        p.token_merging_ratio = 0.0
-    if getattr(p, "token_merging_ratio_hr", 0):
-        p.token_merging_ratio_hr = 0.0
-    if overrides:
-        p.override_settings.update(overrides)
-        print(
-            f"{PREFIX} turned off for this run (incompatible with temporal momentum): {', '.join(overrides)}"
-        )
+    """Turn the incompatible settings off through ``p.override_settings`` (restored after the run)."""
+    turned_off = [
+        key
+        for key in INCOMPATIBLE_SETTINGS
+        if p.override_settings.get(key, getattr(shared.opts, key, None))  # the request's value wins
+    ]
+    for attribute in ("token_merging_ratio", "token_merging_ratio_hr"):
+        if getattr(p, attribute, 0):
+            setattr(p, attribute, 0.0)
+            turned_off.append(attribute)
+    if turned_off:
+        p.override_settings.update({key: INCOMPATIBLE_SETTINGS[key] for key in turned_off})
+        names = ", ".join(dict.fromkeys(turned_off))
+        print(f"{PREFIX} turned off for this run (incompatible with temporal momentum): {names}")
 
 
 def process(p: Any) -> None:

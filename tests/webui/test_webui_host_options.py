@@ -1,0 +1,63 @@
+"""Host features ZS² must coexist with: token merging, Hypertile, a refiner that swaps the UNet."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.webui.test_webui_off_and_recovery import HOOK_COUNTS
+from tests.webui.webui_client import consecutive_change, max_abs_diff, txt2img_request, zs2_args
+
+pytestmark = [
+    pytest.mark.webui,
+    pytest.mark.skipif(not os.environ.get("ZS2_WEBUI"), reason="host tier: set ZS2_WEBUI to an A1111 root"),
+]
+
+REQUEST = {"steps": 6, "seed": 4242, "sampler_name": "DDIM"}
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"token_merging_ratio": 0.5}, {"hypertile_enable_unet": True, "hypertile_max_tile_unet": 64}],
+    ids=["token merging", "hypertile"],
+)
+def test_incompatible_options_are_turned_off_for_the_run(zs2_server, settings):
+    """Both rearrange the rows attn1 sees; ZS² turns them off for its run, so the result is as without."""
+    plain = zs2_server.ok(txt2img_request(zs2_args(), **REQUEST))
+    with_option = zs2_server.ok(txt2img_request(zs2_args(), override_settings=settings, **REQUEST))
+    assert max_abs_diff(with_option.frames, plain.frames) == 0
+    assert "turned off for this run" in zs2_server.log_tail(40)
+
+
+def test_momentum_follows_the_unet_when_a_refiner_swaps_it(zs2_server, measure):
+    """A refiner with the same weights, loaded as a second model object (checkpoint limit 2), must
+    give the same video: the hooks move to the new UNet at the switch."""
+    clean = {key: zs2_server.hooks()[key] for key in HOOK_COUNTS}
+    plain = zs2_server.ok(txt2img_request(zs2_args(), **REQUEST))
+    refined = zs2_server.ok(
+        txt2img_request(
+            zs2_args(),
+            refiner_checkpoint="tiny-b",
+            refiner_switch_at=0.5,
+            override_settings={"sd_checkpoints_limit": 2},
+            **REQUEST,
+        )
+    )
+    off = zs2_server.ok(
+        txt2img_request(
+            batch_size=8,
+            refiner_checkpoint="tiny-b",
+            refiner_switch_at=0.5,
+            override_settings={"sd_checkpoints_limit": 2},
+            **REQUEST,
+        )
+    )
+    diff = max_abs_diff(refined.frames, plain.frames)
+    ratio = consecutive_change(refined.frames) / consecutive_change(off.frames)
+    measure(
+        f"refiner swapping the UNet mid-run: max diff vs no refiner {diff}; change ratio on/off {ratio:.3f}"
+    )
+    assert diff == 0
+    assert ratio < 0.5
+    assert {key: zs2_server.hooks()[key] for key in HOOK_COUNTS} == clean
