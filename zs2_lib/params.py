@@ -426,7 +426,7 @@ FIELDS: tuple[Field, ...] = (
         attribute="frames",
         kind="int",
         label="Frames",
-        help="Number of frames in the video, 1 to 4096.",
+        help="Frames in the video: 8 to 32 for a clip, hundreds for a long video (made in chunks).",
         default=16,
         low=1,
         high=4096,
@@ -436,7 +436,7 @@ FIELDS: tuple[Field, ...] = (
         attribute="fps",
         kind="float",
         label="FPS",
-        help="Frames per second of the saved video, above 0 up to 240.",
+        help="Frames per second of the saved video: 8 to 12 for a slow clip, 24 for smooth motion.",
         default=8.0,
         low=0,
         high=240,
@@ -539,8 +539,9 @@ FIELDS: tuple[Field, ...] = (
         attribute="chunk",
         kind="int",
         label="Frames per chunk",
-        help="Frames sampled together (one batch), 1 to 4096; longer videos are made chunk by chunk with "
-        "the noise and attention state carried over exactly, so memory depends on this, not on the length.",
+        help="Frames sampled together (one batch); longer videos are made chunk by chunk with the noise and "
+        "attention state carried over exactly, so VRAM depends on this, not on the length: a chunk costs "
+        "what a batch of that many images does. Lower it if VRAM runs out.",
         default=16,
         low=1,
         high=4096,
