@@ -1,9 +1,10 @@
 // ZS² Video in the page: hover hints on the accordion's controls, and the MP4/WebM player under
-// the txt2img results (gradio's gallery shows the GIF/WebP; it cannot play video files).
+// the txt2img results (gradio's gallery shows the GIF/WebP; it cannot play video files). The
+// extension names the files it wrote in the run's comments, which A1111 shows in html_log.
 (function () {
     "use strict";
 
-    var VIDEO_LINE = /ZS² Video: (.+\.(?:mp4|webm))\s*$/;
+    var VIDEO_LINE = /ZS² Video: (.+?\.(?:mp4|webm))(?=\s|$)/g;
 
     function applyHints() {
         gradioApp().querySelectorAll(".zs2-hints").forEach(function (holder) {
@@ -21,27 +22,27 @@
         });
     }
 
-    function videoPaths(info) {
+    function videoPaths(element) {
+        var text = element.innerText || element.textContent;
         var paths = [];
-        info.textContent.split("\n").forEach(function (line) {
-            var match = VIDEO_LINE.exec(line.trim());
-            if (match) {
-                paths.push(match[1]);
-            }
-        });
+        var match;
+        VIDEO_LINE.lastIndex = 0;
+        while ((match = VIDEO_LINE.exec(text)) !== null) {
+            paths.push(match[1]);
+        }
         return paths;
     }
 
     function showVideos() {
-        var info = gradioApp().getElementById("html_info_txt2img");
+        var log = gradioApp().getElementById("html_log_txt2img");
         var gallery = gradioApp().getElementById("txt2img_gallery");
-        if (!info || !gallery) {
+        if (!log || !gallery) {
             return;
         }
-        var paths = videoPaths(info);
+        var paths = videoPaths(log);
         var player = gradioApp().getElementById("zs2_video_player");
         var key = paths.join("|");
-        if (player && player.dataset.paths === key) {
+        if (player ? player.dataset.paths === key : !paths.length) {
             return;
         }
         if (!player) {

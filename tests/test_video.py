@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -571,3 +572,19 @@ def test_import_is_host_free_and_lazy() -> None:
         "assert not banned, banned"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_write_text_is_atomic_with_normal_permissions(tmp_path, monkeypatch):
+    path = video.write_text(tmp_path / "sub" / "a.txt", "Steps: 20, ZS2 Video: frames=8")
+    assert path.read_text(encoding="utf-8") == "Steps: 20, ZS2 Video: frames=8"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+    def fail(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_text", fail)
+    with pytest.raises(OSError, match="disk full"):
+        video.write_text(tmp_path / "b.txt", "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]

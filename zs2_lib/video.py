@@ -247,6 +247,20 @@ def write_videos(
     return targets
 
 
+def write_text(path: _PathLike, text: str) -> Path:
+    """Write a small text file (e.g. a video's infotext) atomically, like the videos; returns its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = _temp_sibling(path, folder=False)
+    try:
+        staged.write_text(text, encoding="utf-8")
+    except BaseException:
+        _remove(staged)
+        raise
+    _commit(staged, path)
+    return path
+
+
 def unique_basename(directory: _PathLike, prefix: str) -> str:
     """The next free base name ``<prefix>-NNNNN`` (5-digit counter, from 00001) in ``directory``.
 

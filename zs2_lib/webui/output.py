@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ import numpy as np
 
 from zs2_lib.chunking import ChunkPlan
 from zs2_lib.params import ZS2Params
-from zs2_lib.video import unique_basename, write_videos
+from zs2_lib.video import unique_basename, write_text, write_videos
 from zs2_lib.webui.runtime import PREFIX
 
 MIME_TYPES = {"mp4": "video/mp4", "webm": "video/webm", "gif": "image/gif", "webp": "image/webp"}
@@ -67,23 +66,11 @@ def write_run_videos(
             loop=params.loop,
             comment=infotext,
         )
-        _write_text(directory / f"{basename}.txt", infotext)
+        write_text(directory / f"{basename}.txt", infotext)
         for path in files.values():
             print(f"{PREFIX} wrote {path} ({len(images)} frames)")
         saved.append(SavedVideo(video, seed, files, infotext))
     return saved
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write a small text file atomically (temporary sibling, then rename)."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def show_in_results(processed: Any, saved: list[SavedVideo]) -> None:
