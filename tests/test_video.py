@@ -588,3 +588,11 @@ def test_write_text_is_atomic_with_normal_permissions(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         video.write_text(tmp_path / "b.txt", "x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]
+
+
+@pytest.mark.usefixtures("no_imageio_ffmpeg")
+def test_require_encoders_checks_before_any_sampling() -> None:
+    """The A1111 glue asks this before a run starts, so a missing encoder costs no sampling."""
+    video.require_encoders(["gif", "png"])
+    with pytest.raises(VideoDependencyError, match="pip install imageio-ffmpeg"):
+        video.require_encoders(["gif", "mp4"])

@@ -140,7 +140,7 @@ def write_video(
     fps = _check_fps(fps)
     _check_loop(loop)
     _check_comment(comment)
-    _require_encoder(fmt)
+    require_encoders([fmt])
     path.parent.mkdir(parents=True, exist_ok=True)
     staged = _stage(sequence_for_loop(frames, loop), path, fmt, fps=fps, loop=loop, comment=comment)
     _commit(staged, path)
@@ -222,8 +222,7 @@ def write_videos(
     _check_comment(comment)
     _check_name(basename, "basename")
     targets = {fmt: _target(directory, basename, fmt) for fmt in _check_formats(formats)}
-    for fmt in targets:
-        _require_encoder(fmt)
+    require_encoders(targets)
     if "png" in targets:
         _check_free(targets["png"])
     directory.mkdir(parents=True, exist_ok=True)
@@ -369,15 +368,16 @@ def _target(directory: Path, basename: str, fmt: str) -> Path:
 # --- dependencies -------------------------------------------------------------------------------
 
 
-def _require_encoder(fmt: str) -> None:
-    """Raise VideoDependencyError if the encoder for ``fmt`` is not available."""
-    if fmt in _FFMPEG_CODECS:
-        _imageio_ffmpeg(fmt)
-    elif fmt == "webp" and not features.check("webp"):
-        raise VideoDependencyError(
-            "webp: this Pillow was built without WebP support; "
-            "install a build that has it with `pip install --upgrade Pillow`, or choose gif"
-        )
+def require_encoders(formats: Iterable[str]) -> None:
+    """Raise VideoDependencyError, saying what to install, if a format's encoder is missing."""
+    for fmt in formats:
+        if fmt in _FFMPEG_CODECS:
+            _imageio_ffmpeg(fmt)
+        elif fmt == "webp" and not features.check("webp"):
+            raise VideoDependencyError(
+                "webp: this Pillow was built without WebP support; "
+                "install a build that has it with `pip install --upgrade Pillow`, or choose gif"
+            )
 
 
 def _imageio_ffmpeg(fmt: str) -> ModuleType:

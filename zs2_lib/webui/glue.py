@@ -10,6 +10,7 @@ from modules import sd_samplers, shared
 from zs2_lib.chunking import ChunkPlan
 from zs2_lib.params import ParamError
 from zs2_lib.script_args import params_from_args, wants_enabled
+from zs2_lib.video import VideoDependencyError, require_encoders
 from zs2_lib.webui import output
 from zs2_lib.webui.runtime import PREFIX, RefusingRNG, RequestError, ZS2Run, finish_stale_runs, run_of
 from zs2_lib.webui.settings import OFFLOAD_OPTION
@@ -29,6 +30,12 @@ def before_process(p: Any, args: Sequence[Any]) -> None:
         return
     if getattr(p, "txt2img_upscale", False):
         print(f"{PREFIX} off for the gallery's Upscale button (one image, not a video)")
+        return
+    try:
+        require_encoders(params.formats)
+    except VideoDependencyError as error:  # refuse before sampling rather than lose the video after
+        p._zs2_error = RequestError(f"{PREFIX} {error}", status_code=500)
+        print(p._zs2_error)
         return
     plan = ChunkPlan(params.frames, params.chunk, videos=max(1, int(p.n_iter)))
     p.batch_size = plan.batch_size
@@ -131,6 +138,10 @@ def postprocess(p: Any, processed: Any) -> None:
                 output.attach_to_api_response(processed, saved)
             elif not temporary:
                 output.show_in_results(processed, saved)
+        except (OSError, VideoDependencyError) as error:  # disk full, no permission, encoder failure
+            message = f"{PREFIX} the video could not be written: {error}"
+            print(message)
+            processed.comments = (processed.comments or "") + message + "\n"
         finally:
             if temporary:
                 output.remove_directory(directory)

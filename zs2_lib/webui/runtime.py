@@ -45,11 +45,14 @@ def current_unet() -> torch.nn.Module:
 
 
 class RequestError(InputError, HTTPException):
-    """Invalid settings as A1111's API reports known client errors: HTTP 422, no traceback."""
+    """A ZS² run that cannot start, as A1111's API reports known errors (no traceback).
 
-    def __init__(self, message: str) -> None:
+    HTTP 422 for invalid settings (the default), 500 for a missing dependency of the server.
+    """
+
+    def __init__(self, message: str, status_code: int = 422) -> None:
         InputError.__init__(self, message)
-        HTTPException.__init__(self, status_code=422, detail=message)
+        HTTPException.__init__(self, status_code=status_code, detail=message)
 
     def __str__(self) -> str:
         return self.detail
