@@ -84,13 +84,15 @@ class ZS2Run:
         p: A1111's processing object.
         params: the validated settings.
         plan: how the videos are laid over A1111 batches (``p.batch_size`` and ``p.n_iter``).
-        offload: keep the attention state carried between chunks on the CPU.
+        offload: keep the attention state carried between chunks on the CPU (a video of one chunk
+            carries nothing, so its state stays where it is computed).
     """
 
     def __init__(self, p: Any, params: ZS2Params, plan: ChunkPlan, *, offload: bool = False) -> None:
         self.p = p
         self.params = params
         self.plan = plan
+        offload = offload and plan.chunks > 1
         self.momentum = TemporalMomentum(params.mu.at, state_device="cpu" if offload else None)
         self.hooks: MomentumHooks | None = None
         self.frames: dict[int, list[np.ndarray]] = {}
