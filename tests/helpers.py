@@ -93,20 +93,26 @@ def zs2_ddim(
     mus: float | Sequence[float],
     steps: int = 10,
     cfg_scale: float = 3.0,
+    first_frame: int = 0,
+    state: dict | None = None,
 ) -> torch.Tensor:
     """Algorithm 1, line 20: deterministic DDIM (η = 0) with CFG over a UNet with TMA.
 
     ``noise`` is ``[F, 4, h, w]`` (x_T); cond and uncond are ``[1, tokens, dim]``. The batch is
-    ``[cond frames, uncond frames]``, each its own momentum stream. Returns x_0 ``[F, 4, h, w]``.
+    ``[cond frames, uncond frames]``, each its own momentum stream per step. Returns x_0
+    ``[F, 4, h, w]``. For a chunk of a longer video, ``first_frame`` is its first frame's index and
+    ``state`` the momentum state of the previous chunk (filled in for the next one).
     """
     frames = noise.shape[0]
     alphas = sd_alphas_cumprod()
     timesteps = torch.linspace(999, 0, steps).round().long()
-    layout = FrameLayout.blocks([("cond", 0, frames), ("uncond", 0, frames)])
     context = torch.cat([cond.expand(frames, -1, -1), uncond.expand(frames, -1, -1)])
     x = noise.double()
-    with momentum_attention(unet, mus, layout):
+    with momentum_attention(unet, mus, state=state) as momentum:
         for i, t in enumerate(timesteps):
+            momentum.layout = FrameLayout.blocks(
+                [((i, "cond"), first_frame, frames), ((i, "uncond"), first_frame, frames)]
+            )
             a_t = alphas[t]
             # The random UNet predicts x_0 (like a trained model, its output, not the noise, decides
             # the content); as ε it is (x_t - √ᾱ x̂_0) / √(1 - ᾱ).

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.helpers import frame_change, make_unet, video_from_seed
+from tests.helpers import CONTEXT_DIM, frame_change, make_unet, seeded_draws, video_from_seed, zs2_ddim
+from zs2_lib.noise import noise_chain
 
 SEEDS = (0, 100, 200)
 
@@ -44,3 +45,20 @@ def test_one_frame_is_plain_ddim(unet):
     """§5: with m = 1, ZS² reduces to the image sampler whatever λ and μ are."""
     plain = video_from_seed(unet, frames=1, model="independent", mu=0.0)
     assert torch.equal(video_from_seed(unet, frames=1, lam=0.3, mu=0.9), plain)
+
+
+def test_a_video_sampled_in_chunks_equals_one_batch(unet):
+    """DESIGN.md §1.3 end to end: 24 frames in 3 chunks of 8, noise and momentum carried per step."""
+    generator = torch.Generator().manual_seed(12345)
+    cond, uncond = torch.randn(2, 1, 7, CONTEXT_DIM, generator=generator)
+    draws = seeded_draws(0, 24, 10, (4, 16, 16))
+    mus = torch.linspace(0.9, 0.99, 24).tolist()
+    whole = zs2_ddim(unet, noise_chain("dependency", draws, 0.05).noise, cond, uncond, mus=mus)
+    noise_state, momentum_state, parts = None, {}, []
+    for start in range(0, 24, 8):
+        chain = noise_chain("dependency", draws[:, start : start + 8], 0.05, state=noise_state)
+        noise_state = chain.state
+        parts.append(
+            zs2_ddim(unet, chain.noise, cond, uncond, mus=mus, first_frame=start, state=momentum_state)
+        )
+    torch.testing.assert_close(torch.cat(parts), whole, rtol=1e-4, atol=1e-4)
