@@ -38,6 +38,13 @@ def reset_peak(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
+def vram_peak_gib(server: WebuiServer) -> float | None:
+    """Peak allocated CUDA memory of the server so far (A1111's /sdapi/v1/memory), or None on CPU."""
+    _, memory = server.get("/sdapi/v1/memory")
+    peak = memory.get("cuda", {}).get("allocated", {}).get("peak") if isinstance(memory, dict) else None
+    return None if peak is None else peak / 2**30
+
+
 def carried_mib(log: str) -> float | None:
     """The last "state carried between chunks" the extension logged, in MiB."""
     values = re.findall(r"state carried between chunks: ([\d.]+) MiB", log)
@@ -92,28 +99,31 @@ def main() -> None:
                     elapsed,
                     elapsed / frames,
                     read_kib(pid, "VmHWM") / 2**20,
+                    vram_peak_gib(server),
                     carried_mib(server.log_text()),
                 )
             )
     finally:
         server.stop()
 
-    print("ZS² Video in A1111: long videos in chunks (tiny checkpoint, CPU, OMP_NUM_THREADS=1)")
+    print("ZS² Video in A1111: long videos in chunks (tiny checkpoint, OMP_NUM_THREADS=1)")
     print(
         f"{args.size}x{args.size} px, {args.steps} DDIM steps, chunks of {args.chunk}, MP4 output; "
-        "VRAM: n/a (CPU); 'vs first' compares with the shortest video"
+        "'vs first' compares with the shortest video; VRAM is the server's CUDA peak so far "
+        "(runs go in increasing length), n/a on CPU"
     )
     print()
-    print("frames  chunks  wall s  s/frame  vs first  peak RSS GiB  vs first  carried MiB")
-    print("------  ------  ------  -------  --------  ------------  --------  -----------")
+    print("frames  chunks  wall s  s/frame  vs first  peak RSS GiB  vs first  VRAM GiB  carried MiB")
+    print("------  ------  ------  -------  --------  ------------  --------  --------  -----------")
     base_time, base_rss = rows[0][2], rows[0][3]
-    for frames, elapsed, per_frame, rss, carried in rows:
+    for frames, elapsed, per_frame, rss, vram, carried in rows:
         chunks = -(-frames // args.chunk)
+        vram_text = "n/a" if vram is None else f"{vram:.3f}"
         carried_text = "-" if carried is None else f"{carried:.2f}"
         print(
             f"{frames:>6}  {chunks:>6}  {elapsed:>6.1f}  {per_frame:>7.3f}  "
             f"{per_frame / base_time - 1:>+8.1%}  {rss:>12.3f}  {rss / base_rss - 1:>+8.1%}  "
-            f"{carried_text:>11}"
+            f"{vram_text:>8}  {carried_text:>11}"
         )
 
 
