@@ -51,6 +51,33 @@ def _install_second_checkpoint(data_dir: Path, checkpoint: Path) -> None:
     (models / "tiny-b.yaml").symlink_to(checkpoint.with_suffix(".yaml"))
 
 
+def _install_tiny_lora(data_dir: Path, checkpoint: Path) -> None:
+    """``tiny-lora``: a random rank-4 LoRA on every attention projection of the tiny UNet.
+
+    Keys use A1111's own layer names (``diffusion_model_..._attn1_to_k``), which its Lora extension
+    maps directly. Made with the webui's torch and safetensors; the same seed gives the same file.
+    """
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    generator = torch.Generator().manual_seed(7)
+    tensors = {}
+    for key, weight in load_file(str(checkpoint)).items():
+        parts = key.split(".")
+        if not (key.startswith("model.diffusion_model.") and parts[-1] == "weight" and ".attn" in key):
+            continue
+        if parts[-2] not in ("to_q", "to_k", "to_v") and parts[-3:-1] != ["to_out", "0"]:
+            continue
+        name = "_".join(parts[1:-1])
+        out_features, in_features = weight.shape
+        tensors[f"{name}.lora_down.weight"] = torch.randn(4, in_features, generator=generator) * 0.15
+        tensors[f"{name}.lora_up.weight"] = torch.randn(out_features, 4, generator=generator) * 0.15
+        tensors[f"{name}.alpha"] = torch.tensor(4.0)
+    lora_dir = data_dir / "models" / "Lora"
+    lora_dir.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(lora_dir / "tiny-lora.safetensors"))
+
+
 def _install_fault_injector(data_dir: Path) -> None:
     scripts = data_dir / "extensions" / "zs2-fault-injector" / "scripts"
     scripts.mkdir(parents=True, exist_ok=True)
@@ -77,6 +104,7 @@ def webui_servers(tmp_path_factory: pytest.TempPathFactory):
     for name, (extra, extension, fault) in specs.items():
         data_dir = base / name
         data_dir.mkdir()
+        _install_tiny_lora(data_dir, checkpoint)
         if extension:
             _install_extension(data_dir)
         if fault:

@@ -61,3 +61,18 @@ def test_momentum_follows_the_unet_when_a_refiner_swaps_it(zs2_server, measure):
     assert diff == 0
     assert ratio < 0.5
     assert {key: zs2_server.hooks()[key] for key in HOOK_COUNTS} == clean
+
+
+def test_a_lora_applies_and_zs2_keeps_its_frames_consistent(zs2_server, baseline_server, measure):
+    lora = {"prompt": "a red fox running through fresh snow <lora:tiny-lora:1>", **REQUEST}
+    with_lora = zs2_server.ok(txt2img_request(zs2_args(), **lora))
+    without = zs2_server.ok(txt2img_request(zs2_args(), **REQUEST))
+    off = zs2_server.ok(txt2img_request(batch_size=8, **lora))
+    reference = baseline_server.ok(txt2img_request(batch_size=8, **lora))
+    ratio = consecutive_change(with_lora.frames) / consecutive_change(off.frames)
+    effect = max_abs_diff(with_lora.frames, without.frames)
+    measure(f"LoRA: changes the ZS² video by up to {effect}; change ratio on/off {ratio:.3f}")
+    assert "tiny-lora" in with_lora.info["infotexts"][0]
+    assert effect > 10  # the LoRA is really applied
+    assert ratio < 0.5
+    assert max_abs_diff(off.frames, reference.frames) == 0  # ZS² off with a LoRA: as without the extension
