@@ -9,12 +9,16 @@ Later calls are the per-step noise of ancestral samplers, chained the same way o
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any, Protocol
 
 import torch
 
 from zs2_lib.noise import NoiseChain, draws_needed, noise_chain, progressive_chain
 from zs2_lib.params import ZS2Params
+
+CHAINED_MODELS = ("dependency", "progressive")
+"""Noise models whose frames form a chain that samplers' per-step noise can follow."""
 
 
 class BatchRNG(Protocol):
@@ -48,7 +52,7 @@ class VideoNoiseRNG:
         *,
         first_frame: int = 0,
         state: Any = None,
-        step_state: dict[int, torch.Tensor] | None = None,
+        step_state: dict[Hashable, torch.Tensor] | None = None,
     ) -> None:
         self.base = base
         self.params = params
@@ -79,18 +83,27 @@ class VideoNoiseRNG:
         )
         return self.chain.noise
 
-    def _step_noise(self, draw: torch.Tensor) -> torch.Tensor:
-        """Per-step noise: chained with the frames' α (paper §3's dependency, per step), or as drawn."""
-        dependent = self.params.step_noise == "dependent" and self.params.noise_model in (
-            "dependency",
-            "progressive",
-        )
-        if not dependent:
-            return draw
-        key, self.steps = self.steps, self.steps + 1
+    @property
+    def chains_step_noise(self) -> bool:
+        """Whether samplers' per-step noise follows the frames' chain (else it is used as drawn)."""
+        return self.params.step_noise == "dependent" and self.params.noise_model in CHAINED_MODELS
+
+    def follow_chain(self, draw: torch.Tensor, key: Hashable) -> torch.Tensor:
+        """Per-frame standard noise ``draw`` (``[F, ...]``) chained across frames with the frames' α.
+
+        Frame i becomes ``√α_i z_{i-1} + √(1-α_i) z_i`` (still standard normal); frame 0 chains to
+        the previous chunk's last frame of the same ``key`` (the draw's place in the sampling run).
+        """
         chained = progressive_chain(draw[None], self.chain.alphas.tolist(), prev=self.step_state.get(key))
         self.step_state[key] = chained.state
         return chained.noise
+
+    def _step_noise(self, draw: torch.Tensor) -> torch.Tensor:
+        """Per-step noise: chained with the frames' α (paper §3's dependency, per step), or as drawn."""
+        if not self.chains_step_noise:
+            return draw
+        key, self.steps = self.steps, self.steps + 1
+        return self.follow_chain(draw, key)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.base, name)

@@ -551,8 +551,8 @@ FIELDS: tuple[Field, ...] = (
         attribute="step_noise",
         kind="choice",
         label="Sampler noise",
-        help="Per-step noise of ancestral samplers (Euler a, DPM2 a, DDIM with eta > 0, ...): dependent "
-        "follows the frames' noise chain (consistent frames), independent is fresh noise per frame.",
+        help="Per-step noise of ancestral and SDE samplers (Euler a, DDIM with eta > 0, DPM++ SDE, ...): "
+        "dependent follows the frames' noise chain (consistent frames), independent is fresh per frame.",
         default="dependent",
         choices=STEP_NOISES,
     ),

@@ -76,3 +76,23 @@ def test_a_lora_applies_and_zs2_keeps_its_frames_consistent(zs2_server, baseline
     assert effect > 10  # the LoRA is really applied
     assert ratio < 0.5
     assert max_abs_diff(off.frames, reference.frames) == 0  # ZS² off with a LoRA: as without the extension
+
+
+@pytest.mark.parametrize("sampler", ["DPM++ 2M SDE", "DPM++ SDE"])
+def test_sde_samplers_brownian_noise_follows_the_chain(zs2_server, sampler, measure):
+    """Their per-image Brownian trees bypass p.rng; ZS² chains each draw across frames like the rest."""
+    request = {**REQUEST, "sampler_name": sampler, "seed": 99}
+    chained = zs2_server.ok(txt2img_request(zs2_args(frames=16, chunk=16), **request))
+    chunked = zs2_server.ok(txt2img_request(zs2_args(frames=16, chunk=4), **request))
+    independent = zs2_server.ok(txt2img_request(zs2_args(frames=16, step_noise="independent"), **request))
+    off = zs2_server.ok(txt2img_request(batch_size=16, **request))
+    ratio = consecutive_change(chained.frames) / consecutive_change(off.frames)
+    ratio_independent = consecutive_change(independent.frames) / consecutive_change(off.frames)
+    diff = max_abs_diff(chunked.frames, chained.frames)
+    measure(
+        f"{sampler}: change ratio on/off {ratio:.3f} chained, {ratio_independent:.3f} independent; "
+        f"chunks of 4 vs one batch max diff {diff}"
+    )
+    assert ratio < 0.5
+    assert ratio < 0.6 * ratio_independent
+    assert diff <= 1

@@ -8,7 +8,8 @@ from typing import Any
 from modules import sd_samplers, shared
 
 from zs2_lib.chunking import ChunkPlan
-from zs2_lib.params import ParamError
+from zs2_lib.frame_rng import CHAINED_MODELS
+from zs2_lib.params import ParamError, ZS2Params
 from zs2_lib.script_args import params_from_args, wants_enabled
 from zs2_lib.video import VideoDependencyError, require_encoders
 from zs2_lib.webui import output
@@ -42,15 +43,18 @@ def before_process(p: Any, args: Sequence[Any]) -> None:
     p.n_iter = plan.batches
     p.do_not_save_grid = True  # the video takes the grid's place; a grid of hundreds of frames helps no one
     _override_incompatible(p)
-    _warn_about_sde_samplers(p)
+    _warn_about_sde_samplers(p, params)
     offload = bool(shared.opts.data.get(OFFLOAD_OPTION, True))
     ZS2Run(p, params, plan, offload=offload).start()
     if plan.chunks > 1:
         print(f"{PREFIX} {params.frames} frames in {plan.chunks} chunks of {plan.batch_size}")
 
 
-def _warn_about_sde_samplers(p: Any) -> None:
-    """SDE samplers draw per-step noise from per-seed Brownian trees, which bypass ``p.rng``."""
+def _warn_about_sde_samplers(p: Any, params: ZS2Params) -> None:
+    """SDE samplers whose Brownian noise ZS² cannot chain: independent per frame, or batch-wide."""
+    chained = params.step_noise == "dependent" and params.noise_model in CHAINED_MODELS
+    if chained and not shared.opts.data.get("no_dpmpp_sde_batch_determinism", False):
+        return
     names = {p.sampler_name, getattr(p, "hr_sampler_name", None) if getattr(p, "enable_hr", False) else None}
     for name in filter(None, names):
         config = sd_samplers.find_sampler_config(name)
@@ -98,10 +102,13 @@ def process(p: Any) -> None:
 
 
 def process_before_every_sampling(p: Any, noise: Any) -> None:
-    """Hires fix: make the second pass's fresh noise follow the video's dependency chain."""
+    """Hires fix: the second pass's fresh noise follows the chain; SDE samplers' noise too."""
     run = run_of(p)
-    if run is not None and getattr(p, "is_hr_pass", False):
+    if run is None:
+        return
+    if getattr(p, "is_hr_pass", False):
         run.begin_hires(noise)
+    run.chain_brownian_noise(p.sampler)
 
 
 def process_batch(p: Any, batch_number: int) -> None:

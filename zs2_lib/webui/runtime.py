@@ -17,7 +17,9 @@ wrap, at the start of the next generation (stale runs) and on script unload.
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -105,6 +107,7 @@ class ZS2Run:
         self._layout: FrameLayout | None = None
         self._cursor = 0
         self._close: Any = None
+        self._samplers: list[Any] = []
         self.finished = False
 
     # lifecycle -------------------------------------------------------------------------------
@@ -133,6 +136,9 @@ class ZS2Run:
         self.momentum.layout = None
         self.momentum.state.clear()
         self._passes.clear()
+        for sampler in self._samplers:
+            vars(sampler).pop("create_noise_sampler", None)  # back to the class's method
+        self._samplers.clear()
         p = self.p
         if getattr(p, "_zs2_run", None) is self:
             del p._zs2_run
@@ -176,6 +182,31 @@ class ZS2Run:
         noise.copy_(rng.start(noise.clone()))
         self.p.rng = rng
         self._evaluations = 0
+
+    def chain_brownian_noise(self, sampler: Any) -> None:
+        """SDE samplers: chain their per-frame Brownian-tree noise across frames like ``p.rng``'s.
+
+        A1111 gives these samplers one Brownian tree per image seed (``create_noise_sampler``),
+        which bypasses ``p.rng``. Wrapped on this pass's sampler object only, each draw of the tree
+        is chained with the frames' α (it is standard normal per frame, and stays so).
+        """
+        rng = self.p.rng
+        config = getattr(sampler, "config", None)
+        if not isinstance(rng, VideoNoiseRNG) or not rng.chains_step_noise or config is None:
+            return
+        if not config.options.get("brownian_noise", False) or "create_noise_sampler" in vars(sampler):
+            return
+        original = sampler.create_noise_sampler
+        draws = itertools.count()
+
+        def create_noise_sampler(*args: Any, **kwargs: Any) -> Any:
+            trees = original(*args, **kwargs)
+            if trees is None:  # opts.no_dpmpp_sde_batch_determinism: k-diffusion's own batch-wide tree
+                return None
+            return lambda sigma, sigma_next: rng.follow_chain(trees(sigma, sigma_next), ("sde", next(draws)))
+
+        sampler.create_noise_sampler = create_noise_sampler
+        self._samplers.append(sampler)
 
     def _noise(self, *, is_hr_pass: bool) -> _PassNoise:
         return self._passes.setdefault(is_hr_pass, _PassNoise())
@@ -255,7 +286,7 @@ class _PassNoise:
 
     def __init__(self) -> None:
         self.state: torch.Tensor | None = None
-        self.step_state: dict[int, torch.Tensor] = {}
+        self.step_state: dict[Hashable, torch.Tensor] = {}
         self._last: VideoNoiseRNG | None = None
 
     def rng(self, base: Any, params: ZS2Params, first_frame: int) -> VideoNoiseRNG:
