@@ -15,6 +15,7 @@ end of the session:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -49,6 +50,25 @@ def _install_second_checkpoint(data_dir: Path, checkpoint: Path) -> None:
     models.mkdir(parents=True, exist_ok=True)
     (models / "tiny-b.safetensors").symlink_to(checkpoint)
     (models / "tiny-b.yaml").symlink_to(checkpoint.with_suffix(".yaml"))
+
+
+# A1111 restores a request's override_settings only for options present in its config file
+# (processing.process_images reads opts.data), so an override of a default would outlive its
+# request and leak into later tests. Writing the overridden options' defaults into config.json
+# makes every override end with its request.
+OVERRIDDEN_DEFAULTS = {
+    "batch_cond_uncond": True,
+    "randn_source": "GPU",
+    "sd_checkpoints_limit": 1,
+    "skip_early_cond": 0.0,
+    "token_merging_ratio": 0.0,
+    "hypertile_enable_unet": False,
+    "hypertile_max_tile_unet": 256,
+}
+
+
+def _write_config(data_dir: Path) -> None:
+    (data_dir / "config.json").write_text(json.dumps(OVERRIDDEN_DEFAULTS, indent=1), encoding="utf-8")
 
 
 def _install_tiny_lora(data_dir: Path, checkpoint: Path) -> None:
@@ -104,6 +124,7 @@ def webui_servers(tmp_path_factory: pytest.TempPathFactory):
     for name, (extra, extension, fault) in specs.items():
         data_dir = base / name
         data_dir.mkdir()
+        _write_config(data_dir)
         _install_tiny_lora(data_dir, checkpoint)
         if extension:
             _install_extension(data_dir)
