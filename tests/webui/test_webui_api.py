@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
 
 from tests.webui.webui_client import max_abs_diff, txt2img_request, zs2_args
 from zs2_lib.params import FIELDS
-
-pytestmark = [
-    pytest.mark.webui,
-    pytest.mark.skipif(not os.environ.get("ZS2_WEBUI"), reason="host tier: set ZS2_WEBUI to an A1111 root"),
-]
 
 FIELD_NAMES = [spec.name for spec in FIELDS]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tests.webui.webui_client import (
@@ -14,11 +12,6 @@ from tests.webui.webui_client import (
     txt2img_request,
     zs2_args,
 )
-
-pytestmark = [
-    pytest.mark.webui,
-    pytest.mark.skipif(not os.environ.get("ZS2_WEBUI"), reason="host tier: set ZS2_WEBUI to an A1111 root"),
-]
 
 FRAMES = 8
 MAX_RATIO = 0.5  # consecutive-frame change with ZS² on / off at the same seed

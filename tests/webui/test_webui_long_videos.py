@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import threading
 import time
 
@@ -14,11 +13,6 @@ from PIL import Image
 
 from tests.webui.test_webui_off_and_recovery import HOOK_COUNTS
 from tests.webui.webui_client import consecutive_change, max_abs_diff, txt2img_request, zs2_args
-
-pytestmark = [
-    pytest.mark.webui,
-    pytest.mark.skipif(not os.environ.get("ZS2_WEBUI"), reason="host tier: set ZS2_WEBUI to an A1111 root"),
-]
 
 # Chunked and one-batch runs do the same per-frame arithmetic; the only possible difference is a
 # kernel whose floating-point result depends on the batch size, which would move a pixel by at most

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -15,11 +14,6 @@ from tests.webui.webui_client import (
     txt2img_request,
     zs2_args,
 )
-
-pytestmark = [
-    pytest.mark.webui,
-    pytest.mark.skipif(not os.environ.get("ZS2_WEBUI"), reason="host tier: set ZS2_WEBUI to an A1111 root"),
-]
 
 SAMPLERS = ["Euler a", "DPM++ 2M", "DDIM", "UniPC"]
 HOOK_COUNTS = (

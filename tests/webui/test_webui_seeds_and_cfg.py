@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tests.webui.test_webui_long_videos import JOIN_TOLERANCE
 from tests.webui.webui_client import FAULT_TITLE, consecutive_change, max_abs_diff, txt2img_request, zs2_args
-
-pytestmark = [
-    pytest.mark.webui,
-    pytest.mark.skipif(not os.environ.get("ZS2_WEBUI"), reason="host tier: set ZS2_WEBUI to an A1111 root"),
-]
 
 DDIM = {"sampler_name": "DDIM", "steps": 6, "seed": 1357}
 

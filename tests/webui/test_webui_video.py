@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from tests.webui.webui_client import (
@@ -23,11 +21,6 @@ from tests.webui.webui_client import (
     zs2_infotext_value,
 )
 from zs2_lib.params import ZS2Params
-
-pytestmark = [
-    pytest.mark.webui,
-    pytest.mark.skipif(not os.environ.get("ZS2_WEBUI"), reason="host tier: set ZS2_WEBUI to an A1111 root"),
-]
 
 FRAMES = 8
 
