@@ -174,3 +174,29 @@ def test_quality_does_not_decay_along_a_long_video(zs2_server, measure):
             f"256 frames, {name}: first 64 {first:.4g}, last 64 {last:.4g}, trend over the video {trend:+.3f}"
         )
         assert abs(trend) < 0.15, name  # less than 15 % change from start to end, either way
+
+
+def test_progress_counts_chunks_and_the_live_preview_updates(zs2_server, measure):
+    """A1111's progress (what its bar and live preview poll) during a chunked ZS² run."""
+    body = txt2img_request(zs2_args(frames=24, chunk=8), steps=20, seed=21, sampler_name="DDIM")
+    outcome: dict = {}
+    thread = threading.Thread(
+        target=lambda: outcome.update(result=zs2_server.txt2img(body, timeout=600)), daemon=True
+    )
+    thread.start()
+    seen_jobs, progress_values, previews = set(), [], 0
+    while thread.is_alive():
+        _, answer = zs2_server.get("/sdapi/v1/progress", timeout=10)
+        state = answer["state"]
+        if state.get("job_count", 0) > 0:
+            seen_jobs.add((state["job_no"], state["job_count"]))
+            progress_values.append(answer["progress"])
+            previews += answer.get("current_image") is not None
+        time.sleep(0.05)
+    thread.join()
+    assert outcome["result"].status == 200
+    measure(f"progress during 3 chunks: jobs seen {sorted(seen_jobs)}, {previews} polls with a live preview")
+    assert {count for _, count in seen_jobs} == {3}  # the bar counts the chunks as A1111 batches
+    assert len({job for job, _ in seen_jobs}) >= 2
+    assert max(progress_values) > min(progress_values)
+    assert previews > 0
