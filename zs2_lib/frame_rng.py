@@ -4,7 +4,8 @@ A1111 draws a batch's initial noise with ``p.rng.next()``: one generator per ima
 variation seeds, seed resize and the CPU/GPU/NV source. :class:`VideoNoiseRNG` wraps that object.
 Its first ``next()`` takes R draws from the wrapped RNG, so frame i's candidates come only from
 frame i's own seed (the first being its ordinary noise), and turns them into the video's noise.
-Later calls are the per-step noise of ancestral samplers, chained the same way or passed through.
+Later calls are the per-step noise of ancestral samplers, chained across frames or passed through;
+:meth:`VideoNoiseRNG.follow_chain` chains other per-frame noise (SDE samplers' Brownian trees).
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from modules.ui_components import InputAccordion
 from zs2_lib.params import FIELD_BY_NAME, FIELDS, Field
 from zs2_lib.script_args import INFOTEXT_KEY, infotext_value
 
-# UI ranges where they are narrower than what the API accepts (FIELDS holds the accepted range).
 ACCORDION_LABEL = "ZS² Video"
+# UI ranges where they are narrower than what the API accepts (FIELDS holds the accepted range).
 SLIDER_RANGES = {"frames": (1, 1024, 1), "chunk": (1, 64, 1), "fps": (1, 60, 1)}
 ROWS = (
     ("frames", "chunk", "fps"),
