@@ -44,7 +44,7 @@ def write_run_videos(
     p: Any,
     params: ZS2Params,
     plan: ChunkPlan,
-    frames: dict[int, list[np.ndarray]],
+    frames: dict[int, list[Any]],
     processed: Any,
     directory: Path,
 ) -> list[SavedVideo]:
@@ -58,7 +58,7 @@ def write_run_videos(
         infotext = processed.infotext(p, first)
         basename = unique_basename(directory, f"zs2-{seed}")
         files = write_videos(
-            np.stack(images),
+            np.stack([np.asarray(image.convert("RGB")) for image in images]),
             directory,
             basename,
             params.formats,

@@ -22,7 +22,6 @@ import logging
 from collections.abc import Hashable
 from typing import Any
 
-import numpy as np
 import torch
 from fastapi import HTTPException
 from modules import script_callbacks, shared
@@ -97,7 +96,7 @@ class ZS2Run:
         offload = offload and plan.chunks > 1
         self.momentum = TemporalMomentum(params.mu.at, state_device="cpu" if offload else None)
         self.hooks: MomentumHooks | None = None
-        self.frames: dict[int, list[np.ndarray]] = {}
+        self.frames: dict[int, list[Any]] = {}  # PIL images A1111 also returns: no copies
         self.incomplete: set[int] = set()
         self._passes: dict[bool, _PassNoise] = {}
         self._batch = (0, 0, 0)
@@ -136,6 +135,7 @@ class ZS2Run:
         self.momentum.layout = None
         self.momentum.state.clear()
         self._passes.clear()
+        self.frames.clear()
         for sampler in self._samplers:
             vars(sampler).pop("create_noise_sampler", None)  # back to the class's method
         self._samplers.clear()
@@ -212,7 +212,7 @@ class ZS2Run:
         return self._passes.setdefault(is_hr_pass, _PassNoise())
 
     def capture(self, batch_number: int, image: Any) -> None:
-        """Keep a finished frame (the image A1111 is about to save) for its video.
+        """Keep a finished frame (the PIL image A1111 is about to save and return) for its video.
 
         Frames of a chunk whose sampling was cut short (Interrupt, Skip) are half-denoised: the
         video leaves that chunk out.
@@ -223,7 +223,7 @@ class ZS2Run:
             return
         frames = self.frames.setdefault(video, [])
         if first_frame + p_index(self.p) < self.params.frames:
-            frames.append(np.asarray(image.convert("RGB")))
+            frames.append(image)
 
     # per CFG evaluation ----------------------------------------------------------------------
 
