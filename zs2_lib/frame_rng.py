@@ -22,6 +22,11 @@ CHAINED_MODELS = ("dependency", "progressive")
 """Noise models whose frames form a chain that samplers' per-step noise can follow."""
 
 
+def chains_step_noise(params: ZS2Params) -> bool:
+    """Whether samplers' per-step noise follows the frames' chain (else it is used as drawn)."""
+    return params.step_noise == "dependent" and params.noise_model in CHAINED_MODELS
+
+
 class BatchRNG(Protocol):
     """What A1111's ``ImageRNG`` offers: ``next()`` gives ``[B, C, H, W]`` noise."""
 
@@ -84,11 +89,6 @@ class VideoNoiseRNG:
         )
         return self.chain.noise
 
-    @property
-    def chains_step_noise(self) -> bool:
-        """Whether samplers' per-step noise follows the frames' chain (else it is used as drawn)."""
-        return self.params.step_noise == "dependent" and self.params.noise_model in CHAINED_MODELS
-
     def follow_chain(self, draw: torch.Tensor, key: Hashable) -> torch.Tensor:
         """Per-frame standard noise ``draw`` (``[F, ...]``) chained across frames with the frames' α.
 
@@ -101,7 +101,7 @@ class VideoNoiseRNG:
 
     def _step_noise(self, draw: torch.Tensor) -> torch.Tensor:
         """Per-step noise: chained with the frames' α (paper §3's dependency, per step), or as drawn."""
-        if not self.chains_step_noise:
+        if not chains_step_noise(self.params):
             return draw
         key, self.steps = self.steps, self.steps + 1
         return self.follow_chain(draw, key)

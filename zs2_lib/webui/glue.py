@@ -8,7 +8,7 @@ from typing import Any
 from modules import sd_samplers, shared
 
 from zs2_lib.chunking import ChunkPlan
-from zs2_lib.frame_rng import CHAINED_MODELS
+from zs2_lib.frame_rng import chains_step_noise
 from zs2_lib.params import ParamError, ZS2Params
 from zs2_lib.script_args import params_from_args, wants_enabled
 from zs2_lib.video import VideoDependencyError, require_encoders
@@ -52,8 +52,7 @@ def before_process(p: Any, args: Sequence[Any]) -> None:
 
 def _warn_about_sde_samplers(p: Any, params: ZS2Params) -> None:
     """SDE samplers whose Brownian noise ZS² cannot chain: independent per frame, or batch-wide."""
-    chained = params.step_noise == "dependent" and params.noise_model in CHAINED_MODELS
-    if chained and not shared.opts.data.get("no_dpmpp_sde_batch_determinism", False):
+    if chains_step_noise(params) and not shared.opts.data.get("no_dpmpp_sde_batch_determinism", False):
         return
     names = {p.sampler_name, getattr(p, "hr_sampler_name", None) if getattr(p, "enable_hr", False) else None}
     for name in filter(None, names):

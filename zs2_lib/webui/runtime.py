@@ -29,7 +29,7 @@ from modules import script_callbacks, shared
 from zs2_lib.attention import FrameLayout, MomentumHooks, TemporalMomentum
 from zs2_lib.cfg_layout import denoiser_layout
 from zs2_lib.chunking import ChunkPlan
-from zs2_lib.frame_rng import VideoNoiseRNG
+from zs2_lib.frame_rng import VideoNoiseRNG, chains_step_noise
 from zs2_lib.params import ZS2Params
 from zs2_lib.script_args import InputError
 from zs2_lib.webui.settings import add_settings
@@ -192,7 +192,7 @@ class ZS2Run:
         """
         rng = self.p.rng
         config = getattr(sampler, "config", None)
-        if not isinstance(rng, VideoNoiseRNG) or not rng.chains_step_noise or config is None:
+        if not isinstance(rng, VideoNoiseRNG) or not chains_step_noise(rng.params) or config is None:
             return
         if not config.options.get("brownian_noise", False) or "create_noise_sampler" in vars(sampler):
             return
