@@ -1,4 +1,4 @@
-"""Tests for zs2_lib.video: every format written and read back, atomic writes, validation."""
+"""Tests for writing videos (video, encoders, files): every format read back, atomic writes, validation."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
+from tests.video_writers import write_png_frames, write_video
 from zs2_lib import video
 from zs2_lib.video import (
     FORMATS,
@@ -19,8 +20,6 @@ from zs2_lib.video import (
     VideoDependencyError,
     sequence_for_loop,
     unique_basename,
-    write_png_frames,
-    write_video,
     write_videos,
 )
 

@@ -15,16 +15,13 @@ from typing import Any, Protocol
 
 import torch
 
-from zs2_lib.noise import NoiseChain, draws_needed, noise_chain, progressive_chain
+from zs2_lib.noise import MODELS, NoiseChain, draws_needed, noise_chain, progressive_chain
 from zs2_lib.params import ZS2Params
-
-CHAINED_MODELS = ("dependency", "progressive")
-"""Noise models whose frames form a chain that samplers' per-step noise can follow."""
 
 
 def chains_step_noise(params: ZS2Params) -> bool:
     """Whether samplers' per-step noise follows the frames' chain (else it is used as drawn)."""
-    return params.step_noise == "dependent" and params.noise_model in CHAINED_MODELS
+    return params.step_noise == "dependent" and MODELS[params.noise_model].chains
 
 
 class BatchRNG(Protocol):
@@ -80,10 +77,8 @@ class VideoNoiseRNG:
         count = draws_needed(params.noise_model, params.search)
         draws = torch.stack([first, *(self.base.next() for _ in range(count - 1))])
         frames = draws.shape[1]
-        if params.noise_model == "dependency":
-            strengths = params.lambdas(self.first_frame, frames)
-        else:
-            strengths = params.alphas(self.first_frame, frames)
+        schedule = params.lambda_ if MODELS[params.noise_model].strength == "lambda" else params.alpha
+        strengths = schedule.values(self.first_frame, frames)
         self.chain = noise_chain(
             params.noise_model, draws, strengths, state=self.state, solver=params.solver, debias=params.debias
         )

@@ -31,13 +31,13 @@ that ``D(ε^i, ε^{i-1}) = λ_i``. Two departures from the paper's code, both se
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import torch
 import torch.nn.functional as F
 
-NOISE_MODELS = ("dependency", "mixed", "progressive", "independent")
 SOLVERS = ("exact", "paper")
 
 _PAPER_LINE_SEARCH_STEPS = 15
@@ -255,6 +255,75 @@ def independent_chain(draws: torch.Tensor) -> NoiseChain:
     return NoiseChain(draws[0].clone(), torch.zeros(draws.shape[1], dtype=torch.float64), None)
 
 
+ChainFunction = Callable[..., NoiseChain]
+"""``(draws, strengths, *, state, solver, debias) -> NoiseChain``: one signature for every model."""
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """One noise model of §3 and what the rest of the extension needs to know about it.
+
+    Attributes:
+        name: the public name (``noise_model`` in the API and the infotext).
+        chain: makes the noise of a run of frames, chained to the previous chunk's ``state``.
+        candidates: candidate draws per frame it reads, given the search setting R.
+        chains: its frames form a chain that samplers' per-step noise can follow.
+        strength: which schedule sets its strength: ``"lambda"`` (λ_i) or ``"alpha"`` (α_i).
+    """
+
+    name: str
+    chain: ChainFunction
+    candidates: Callable[[int], int]
+    chains: bool
+    strength: str
+
+
+MODELS: Mapping[str, NoiseModel] = MappingProxyType(
+    {
+        model.name: model
+        for model in (
+            NoiseModel(
+                "dependency",
+                lambda draws, strengths, *, state, solver, debias: dependency_chain(
+                    draws, strengths, prev=state, solver=solver, debias=debias
+                ),
+                candidates=lambda search: search,
+                chains=True,
+                strength="lambda",
+            ),
+            NoiseModel(
+                "mixed",
+                lambda draws, strengths, *, state, solver, debias: mixed_chain(
+                    draws, strengths, shared=state
+                ),
+                candidates=lambda search: 2,
+                chains=False,
+                strength="alpha",
+            ),
+            NoiseModel(
+                "progressive",
+                lambda draws, strengths, *, state, solver, debias: progressive_chain(
+                    draws, strengths, prev=state
+                ),
+                candidates=lambda search: 1,
+                chains=True,
+                strength="alpha",
+            ),
+            NoiseModel(
+                "independent",
+                lambda draws, strengths, *, state, solver, debias: independent_chain(draws),
+                candidates=lambda search: 1,
+                chains=False,
+                strength="alpha",
+            ),
+        )
+    }
+)
+"""The noise models by name, in the order the UI lists them."""
+
+NOISE_MODELS = tuple(MODELS)
+
+
 def noise_chain(
     model: str,
     draws: torch.Tensor,
@@ -268,17 +337,11 @@ def noise_chain(
 
     ``state`` is the ``NoiseChain.state`` of the previous chunk (None for the first).
     """
-    if model == "dependency":
-        return dependency_chain(draws, strengths, prev=state, solver=solver, debias=debias)
-    if model == "progressive":
-        return progressive_chain(draws, strengths, prev=state)
-    if model == "mixed":
-        return mixed_chain(draws, strengths, shared=state)
-    if model == "independent":
-        return independent_chain(draws)
-    raise ValueError(f"noise model: {model!r} is not one of {', '.join(NOISE_MODELS)}")
+    if model not in MODELS:
+        raise ValueError(f"noise model: {model!r} is not one of {', '.join(NOISE_MODELS)}")
+    return MODELS[model].chain(draws, strengths, state=state, solver=solver, debias=debias)
 
 
 def draws_needed(model: str, search: int) -> int:
     """How many candidate draws per frame a noise model reads (R)."""
-    return {"dependency": search, "mixed": 2, "progressive": 1, "independent": 1}[model]
+    return MODELS[model].candidates(search)
