@@ -1,10 +1,12 @@
 // ZS² Video in the page: hover hints on the accordion's controls, and the MP4/WebM player under
 // the txt2img results (gradio's gallery shows the GIF/WebP; it cannot play video files). The
-// extension names the files it wrote in the run's comments, which A1111 shows in html_log.
+// extension lists the videos it wrote under "zs2_videos" in the run's info JSON, which A1111 keeps
+// in the hidden generation_info_txt2img element.
 (function () {
     "use strict";
 
-    var VIDEO_LINE = /ZS² Video: (.+?\.(?:mp4|webm))(?=\s|$)/g;
+    var INFO_KEY = "zs2_videos";
+    var PLAYED = {mp4: true, webm: true};
 
     function applyHints() {
         gradioApp().querySelectorAll(".zs2-hints").forEach(function (holder) {
@@ -22,24 +24,27 @@
         });
     }
 
-    function videoPaths(element) {
-        var text = element.innerText || element.textContent;
-        var paths = [];
-        var match;
-        VIDEO_LINE.lastIndex = 0;
-        while ((match = VIDEO_LINE.exec(text)) !== null) {
-            paths.push(match[1]);
+    function videoPaths(info) {
+        var entries;
+        try {
+            entries = JSON.parse(info.value || "{}")[INFO_KEY] || [];
+        } catch (error) {
+            return [];
         }
-        return paths;
+        return entries.filter(function (entry) {
+            return entry.path && PLAYED[entry.format];
+        }).map(function (entry) {
+            return entry.path;
+        });
     }
 
     function showVideos() {
-        var log = gradioApp().getElementById("html_log_txt2img");
+        var info = gradioApp().querySelector("#generation_info_txt2img textarea");
         var gallery = gradioApp().getElementById("txt2img_gallery");
-        if (!log || !gallery) {
+        if (!info || !gallery) {
             return;
         }
-        var paths = videoPaths(log);
+        var paths = videoPaths(info);
         var player = gradioApp().getElementById("zs2_video_player");
         var key = paths.join("|");
         if (player ? player.dataset.paths === key : !paths.length) {

@@ -1,42 +1,47 @@
-"""ZS² Video for AUTOMATIC1111: tick "ZS² Video" in txt2img and the batch becomes a video.
+"""ZS² Video for AUTOMATIC1111: tick "ZS² Video" and the batch becomes the frames of a video.
 
-Thin glue: every hook forwards to ``zs2_lib.webui.glue``; the method lives in ``zs2_lib``.
+Thin glue: every hook forwards to ``zs2_lib.webui.dispatch``; the method lives in ``zs2_lib``.
 """
 
 from modules import scripts
 
-from zs2_lib.webui import glue, runtime, ui
+from zs2_lib.names import SCRIPT_TITLE, console
+from zs2_lib.webui import compat, dispatch, ui
 
+PROBLEM = compat.host_problem()
 
-class ZS2VideoScript(scripts.Script):
-    """The always-visible "ZS² Video" accordion in txt2img."""
+if PROBLEM:
+    console(PROBLEM)
+else:
 
-    def title(self):
-        return "ZS2 Video"
+    class ZS2VideoScript(scripts.Script):
+        """The always-visible "ZS² Video" accordion in txt2img."""
 
-    def show(self, is_img2img):
-        return False if is_img2img else scripts.AlwaysVisible
+        def title(self):
+            return SCRIPT_TITLE
 
-    def ui(self, is_img2img):
-        return ui.build(self)
+        def show(self, is_img2img):
+            return False if is_img2img else scripts.AlwaysVisible
 
-    def before_process(self, p, *args):
-        glue.before_process(p, args)
+        def ui(self, is_img2img):
+            return ui.build(self)
 
-    def process(self, p, *args):
-        glue.process(p)
+        def before_process(self, p, *args):
+            dispatch.before_process(p, args)
 
-    def process_before_every_sampling(self, p, *args, **kwargs):
-        glue.process_before_every_sampling(p, kwargs["noise"])
+        def process(self, p, *args):
+            dispatch.process(p)
 
-    def process_batch(self, p, *args, **kwargs):
-        glue.process_batch(p, kwargs["batch_number"])
+        def process_before_every_sampling(self, p, *args, **kwargs):
+            dispatch.process_before_every_sampling(p, kwargs["noise"])
 
-    def postprocess_image_after_composite(self, p, pp, *args):
-        glue.capture_frame(p, pp.image)
+        def process_batch(self, p, *args, **kwargs):
+            dispatch.process_batch(p, kwargs["batch_number"])
 
-    def postprocess(self, p, processed, *args):
-        glue.postprocess(p, processed)
+        def postprocess_image_after_composite(self, p, pp, *args):
+            dispatch.capture_frame(p, pp.image)
 
+        def postprocess(self, p, processed, *args):
+            dispatch.postprocess(p, processed)
 
-runtime.register_callbacks()
+    dispatch.register_callbacks()

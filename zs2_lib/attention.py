@@ -2,7 +2,7 @@
 
 Eq. 2 averages attn1's keys and values over the frames so far. ``to_k`` and ``to_v`` are linear
 with no bias in ldm and sgm, so averaging attn1's *input* and passing it as ``context`` gives the
-same K̈ and V̈ (``../shared/DESIGN.md`` §1.2): one mix instead of two, under every attention
+same K̈ and V̈ (``docs/DESIGN.md`` §1.2): one mix instead of two, under every attention
 implementation (xformers, SDP, sub-quadratic, …) and under LoRA. Queries are untouched.
 
 A UNet call's batch holds several *streams* (each CFG branch: the uncond rows, each AND

@@ -3,7 +3,7 @@
 ``K̈^1 = K^1`` and ``K̈^i = μ_i K̈^{i-1} + (1 - μ_i) K^i`` (the same for V). μ = 0 leaves every frame
 alone (self-attention), μ = 1 gives every frame the first frame's (cross-frame attention).
 
-The paper's two listings are both off (``../shared/DESIGN.md`` §1.2): the "efficient" one takes the
+The paper's two listings are both off (``docs/DESIGN.md`` §1.2): the "efficient" one takes the
 diagonal of U through ``einsum("ff, ...")`` and the loop one mixes the raw previous frame instead of
 the running average. This module implements Eq. 2 itself, by the O(F) recurrence, with a carry so
 that a video processed in chunks gets exactly the values of one pass.

@@ -1,31 +1,10 @@
 """Per-frame initial noise for a video: the dependency noise model and its baselines (paper §3).
 
-Every model maps seeded candidate draws ``draws[r, f]`` (``[R, F, C, H, W]``, ``draws[0]`` being
-each frame's ordinary noise) to one noise tensor per frame, ``[F, C, H, W]``. All models are
-causal: frame ``f`` depends only on its own draws and on frame ``f - 1`` (or, for the mixed model,
-on the shared noise), so a long video can be made chunk by chunk, passing ``NoiseChain.state`` of
-one chunk as ``prev`` of the next, with the same result as one call over all frames.
-
-The dependency model (Algorithm 1) picks, for frame ``i``, the candidate ε̃ whose criterion
-``D(ε̃, ε^{i-1})`` is nearest to λ_i, then mixes ``ε^i = √α ε^{i-1} + √(1-α) ε̃`` with α chosen so
-that ``D(ε^i, ε^{i-1}) = λ_i``. Two departures from the paper's code, both selectable
-(``../shared/DESIGN.md`` §1.1):
-
-* ``solver="exact"`` solves α in closed form; ``solver="paper"`` is Listing 1's line search,
-  which never goes past α ≈ 0.984, so every λ below ≈ 0.01 looks the same.
-* ``debias=True`` keeps the noise Gaussian over long videos. The criterion sees a candidate ε̃
-  only through its coordinate ``z = <ε̃, u>`` along ``u = e^{ε^{i-1}} / |e^{ε^{i-1}}|``
-  (``D(ε̃, ε^{i-1}) = A - κ z``), so the search keeps the candidate whose ``z`` is nearest a target:
-  for small λ the largest of R draws (mean +1.5 for R = 10). The paper keeps that biased
-  coordinate; once mixed in it pushes the entries where ε^{i-1} is already large further up, frame
-  after frame (kurtosis 4.1, max |ε| 12 by frame 256 at λ = 0.01, R = 10, 4×64×64). Mapping ``z``
-  back to N(0, 1) is not enough: the α that meets λ grows with ``z``, so ``E[√(1-α) z] > 0`` and the
-  push remains (measured: kurtosis 5-7 at 4×16×16, λ ≤ 0.01). Debiasing instead sets the chosen
-  candidate's ``z`` to 0. The innovation is then N(0, I - uuᵀ), independent of the past; the
-  constraint ``D(ε^i, ε^{i-1}) = λ`` pins ε^i's coordinate along ``u`` by itself and the solver
-  meets it exactly (α = (1 - λ/A)², A = mean(e^{ε^{i-1}} ε^{i-1})), so λ keeps its meaning and no
-  direction is pushed. What is lost is the variance of one direction out of C·H·W per frame. The
-  search still decides which seeded draw a frame uses, but no longer biases it.
+Every model maps seeded candidate draws ``draws[r, f]`` (``[R, F, C, H, W]``, ``draws[0]`` being each
+frame's ordinary noise) to one noise tensor per frame, and is causal: a long video is made chunk by
+chunk by passing ``NoiseChain.state`` of one chunk to the next. Two departures from the paper's
+code, both selectable (``docs/DESIGN.md`` §2): the exact α solver and the debiased search that
+keeps the noise Gaussian over long videos.
 """
 
 from __future__ import annotations
@@ -118,7 +97,7 @@ def _select_candidate(
     """Random search (Algorithm 1, lines 3-9): the candidate with D nearest λ, and its |D - λ|.
 
     With ``debias`` the chosen candidate's coordinate along ``u = e^{prev} / |e^{prev}|``, the only
-    one the search looks at, is set to 0 (module docstring).
+    one the search looks at, is set to 0 (``docs/DESIGN.md`` §2.2).
     """
     errors = (criterion(candidates, prev) - lam).abs()
     best = int(torch.argmin(errors))  # the first of equals, like Listing 1's strict "<"

@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from zs2_lib.names import INFOTEXT_KEY
 from zs2_lib.params import ERROR_PREFIX, FIELD_BY_NAME, FIELDS, ParamError, ZS2Params
-
-INFOTEXT_KEY = "ZS2 Video"
-"""The key under which the settings are stored in A1111's infotext ("generation parameters")."""
 
 FIELD_NAMES = tuple(spec.name for spec in FIELDS)
 

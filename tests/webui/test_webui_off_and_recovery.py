@@ -155,6 +155,6 @@ def test_another_scripts_close_wrapper_still_runs(zs2_server, enabled, measure):
     measure(f"{'ZS² on' if enabled else 'ZS² off'}: another script's p.close wrapper ran {calls} time(s)")
     assert not after["injector_hook_present"]
     assert calls == 1, (
-        "the other script's p.close wrapper did not run: ZS² Video's ZS2Run.finish (from postprocess) "
+        "the other script's p.close wrapper did not run: ZS² Video's Run.finish (from postprocess) "
         "deletes p.close from the instance whoever set it, dropping wrappers installed after its own"
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import gradio as gr
 from modules import shared
 
+from zs2_lib.names import LABEL
+
 OFFLOAD_OPTION = "zs2_offload_state"
-SECTION = ("zs2_video", "ZS² Video")
+SECTION = ("zs2_video", LABEL)
 
 
 def add_settings() -> None:

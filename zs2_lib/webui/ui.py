@@ -10,12 +10,10 @@ from typing import Any
 import gradio as gr
 from modules.ui_components import InputAccordion
 
+from zs2_lib.names import INFOTEXT_KEY, LABEL
 from zs2_lib.params import FIELD_BY_NAME, FIELDS, Field
-from zs2_lib.script_args import INFOTEXT_KEY, infotext_value
+from zs2_lib.script_args import infotext_value
 
-ACCORDION_LABEL = "ZS² Video"
-# UI ranges where they are narrower than what the API accepts (FIELDS holds the accepted range).
-SLIDER_RANGES = {"frames": (1, 1024, 1), "chunk": (1, 64, 1), "fps": (1, 60, 1)}
 ROWS = (
     ("frames", "chunk", "fps"),
     ("lambda", "mu"),
@@ -30,8 +28,8 @@ def _component(spec: Field, elem_id: str) -> gr.components.Component:
     common = {"label": spec.label, "elem_id": elem_id}
     if spec.kind == "bool":
         return gr.Checkbox(value=spec.default, **common)
-    if spec.name in SLIDER_RANGES:
-        low, high, step = SLIDER_RANGES[spec.name]
+    if spec.slider is not None:
+        low, high, step = spec.slider
         return gr.Slider(minimum=low, maximum=high, step=step, value=spec.default, **common)
     if spec.kind == "int":
         return gr.Number(value=spec.default, precision=0, minimum=spec.low, maximum=spec.high, **common)
@@ -46,7 +44,7 @@ def _component(spec: Field, elem_id: str) -> gr.components.Component:
 
 def hints_html(elem_ids: dict[str, str]) -> str:
     """A hidden element holding each control's hover hint, read by ``javascript/zs2_video.js``."""
-    hints = {elem_ids[spec.name]: spec.help for spec in FIELDS}
+    hints = {elem_ids[spec.name]: spec.hint for spec in FIELDS}
     return f"<div class='zs2-hints' hidden data-hints='{html.escape(json.dumps(hints), quote=True)}'></div>"
 
 
@@ -58,7 +56,7 @@ def build(script: Any) -> list[gr.components.Component]:
     """
     elem_ids = {spec.name: script.elem_id(spec.name) for spec in FIELDS}
     controls: dict[str, gr.components.Component] = {}
-    with InputAccordion(False, label=ACCORDION_LABEL, elem_id=elem_ids["enabled"]) as enabled:
+    with InputAccordion(False, label=LABEL, elem_id=elem_ids["enabled"]) as enabled:
         controls["enabled"] = enabled
         for row in ROWS:
             with gr.Row():

@@ -1,0 +1,135 @@
+"""A1111's hooks and callbacks, dispatched to the run of the generation they belong to.
+
+``scripts/zs2_video.py`` forwards each Script hook here; :func:`register_callbacks` adds the
+callbacks. What happens lives in ``features/`` (one module per feature) and in ``output.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from modules import script_callbacks
+
+from zs2_lib.chunking import ChunkPlan
+from zs2_lib.names import INFOTEXT_KEY, PREFIX, console
+from zs2_lib.params import ParamError
+from zs2_lib.script_args import params_from_args, wants_enabled
+from zs2_lib.video import VideoDependencyError, require_encoders
+from zs2_lib.webui import output
+from zs2_lib.webui.errors import RequestError
+from zs2_lib.webui.features.batch_plan import BatchPlan
+from zs2_lib.webui.features.frames import Frames
+from zs2_lib.webui.features.momentum import Momentum
+from zs2_lib.webui.features.noise import InitialNoise
+from zs2_lib.webui.features.refusal import Refusal
+from zs2_lib.webui.features.sde import BrownianNoise
+from zs2_lib.webui.host import A1111
+from zs2_lib.webui.run import Feature, Run, active_runs, finish_stale_runs, run_of
+from zs2_lib.webui.settings import OFFLOAD_OPTION, add_settings
+
+HOST = A1111()
+
+
+def video_features(host: Any) -> list[Feature]:
+    """The features of a ZS² run, in the order their hooks run."""
+    return [
+        BatchPlan(),
+        InitialNoise(),  # before BrownianNoise: the hires pass's p.rng must be in place
+        Momentum(offload=bool(host.option(OFFLOAD_OPTION, True))),
+        BrownianNoise(),
+        Frames(),
+    ]
+
+
+def before_process(p: Any, args: Sequence[Any]) -> None:
+    """Validate the settings and start the run (or a run that refuses them at the first noise draw)."""
+    finish_stale_runs()
+    try:
+        params = params_from_args(args)
+    except ParamError as error:
+        if wants_enabled(args):
+            _refuse(p, RequestError(str(error)))
+        return
+    if not params.enabled:
+        return
+    if getattr(p, "txt2img_upscale", False):
+        console("off for the gallery's Upscale button (one image, not a video)")
+        return
+    try:
+        require_encoders(params.formats)
+    except VideoDependencyError as error:  # refuse before sampling rather than lose the video after
+        _refuse(p, RequestError(f"{PREFIX} {error}", status_code=500))
+        return
+    plan = ChunkPlan(params.frames, params.chunk, videos=max(1, int(p.n_iter)))
+    Run(p, HOST, video_features(HOST), params=params, plan=plan).start()
+    if plan.chunks > 1:
+        console(f"{params.frames} frames in {plan.chunks} chunks of {plan.batch_size}")
+
+
+def _refuse(p: Any, error: RequestError) -> None:
+    print(error)
+    Run(p, HOST, [Refusal(error)]).start()
+
+
+def process(p: Any) -> None:
+    """Record the settings in the infotext."""
+    run = run_of(p)
+    if run is not None and run.params is not None:
+        p.extra_generation_params[INFOTEXT_KEY] = run.params.to_infotext()
+
+
+def process_before_every_sampling(p: Any, noise: Any) -> None:
+    """A sampling pass starts (hires fix: a second one)."""
+    run = run_of(p)
+    if run is not None:
+        run.emit("sampling", noise)
+
+
+def process_batch(p: Any, batch_number: int) -> None:
+    """A batch (chunk) starts, before its noise is drawn."""
+    run = run_of(p)
+    if run is not None:
+        run.begin_batch(batch_number)
+
+
+def capture_frame(p: Any, image: Any) -> None:
+    """A frame is finished."""
+    run = run_of(p)
+    if run is not None:
+        run.emit("frame", image)
+
+
+def postprocess(p: Any, processed: Any) -> None:
+    """Write the videos, show them, attach them to API responses, and undo everything."""
+    run = run_of(p)
+    if run is None:
+        return
+    try:
+        if run.params is not None:
+            output.deliver(run, processed)
+    finally:
+        run.finish()
+
+
+def _on_cfg_denoiser(params: script_callbacks.CFGDenoiserParams) -> None:
+    run = run_of(getattr(params.denoiser, "p", None))
+    if run is not None:
+        run.emit("evaluation", params)
+
+
+def _on_cfg_denoised(params: script_callbacks.CFGDenoisedParams) -> None:
+    for run in active_runs():
+        run.emit("evaluated")
+
+
+def register_callbacks() -> None:
+    """Register the module-level callbacks once (A1111 clears all callbacks on script reload)."""
+    for register, callback in (
+        (script_callbacks.on_cfg_denoiser, _on_cfg_denoiser),
+        (script_callbacks.on_cfg_denoised, _on_cfg_denoised),
+        (script_callbacks.on_script_unloaded, finish_stale_runs),
+        (script_callbacks.on_ui_settings, add_settings),
+    ):
+        script_callbacks.remove_callbacks_for_function(callback)
+        register(callback, name="zs2_video")
