@@ -120,26 +120,19 @@ def _files(saved: list[SavedVideo]) -> list[tuple[SavedVideo, str, Path]]:
     return [(video, fmt, path) for video in saved for fmt, path in video.files.items() if fmt in MIME_TYPES]
 
 
+def _entry(video: SavedVideo, fmt: str) -> dict[str, Any]:
+    return {"video": video.video, "seed": video.seed, "format": fmt, "mime_type": MIME_TYPES[fmt]}
+
+
 def _page_entry(video: SavedVideo, fmt: str, path: Path) -> dict[str, Any]:
-    return {
-        "video": video.video,
-        "seed": video.seed,
-        "format": fmt,
-        "mime_type": MIME_TYPES[fmt],
-        "path": str(path),
-    }
+    """The page plays the file from the server's disk."""
+    return {**_entry(video, fmt), "path": str(path)}
 
 
 def _api_entry(video: SavedVideo, fmt: str, path: Path) -> dict[str, Any]:
     """An API client gets the file itself, so it never needs the server's disk."""
-    return {
-        "video": video.video,
-        "seed": video.seed,
-        "format": fmt,
-        "mime_type": MIME_TYPES[fmt],
-        "filename": path.name,
-        "data": base64.b64encode(path.read_bytes()).decode("ascii"),
-    }
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return {**_entry(video, fmt), "filename": path.name, "data": data}
 
 
 def _add_to_info(processed: Any, entries: list[dict[str, Any]]) -> None:
