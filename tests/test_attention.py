@@ -246,3 +246,23 @@ def test_layout_mismatch_passes_through_and_is_counted():
 def test_a_model_without_attn1_is_refused():
     with pytest.raises(ValueError, match="attn1"):
         MomentumHooks(torch.nn.Linear(2, 2), TemporalMomentum(0.5))
+
+
+@torch.no_grad()
+def test_the_dense_mix_gives_the_recurrences_frames_in_chunks(unet):
+    """What accelerators run (one matrix product per stream) equals the CPU's recurrence, chunked too."""
+    x, t, context = cfg_inputs(frames=12, seed=2)
+    mus = torch.linspace(0.6, 0.99, 12).tolist()
+    chunks = [torch.cat([torch.arange(s, s + 4), torch.arange(12 + s, 12 + s + 4)]) for s in range(0, 12, 4)]
+    results = {}
+    for dense in (False, True):
+        state, parts = {}, []
+        for start, rows in zip(range(0, 12, 4), chunks, strict=True):
+            momentum = TemporalMomentum(mus, state=state, dense=dense)
+            momentum.layout = cfg_layout(start, 4)
+            with MomentumHooks(unet, momentum):
+                parts.append(unet(x[rows], t[:8], context=context[rows]))
+        results[dense] = torch.cat(parts)
+    torch.testing.assert_close(results[True], results[False], rtol=1e-5, atol=1e-5)
+    plain = torch.cat([unet(x[rows], t[:8], context=context[rows]) for rows in chunks])
+    assert not torch.allclose(results[True], plain, atol=1e-3)

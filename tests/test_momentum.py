@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from zs2_lib.momentum import momentum_mix, momentum_weights
+from zs2_lib.momentum import mix_operator, momentum_mix, momentum_mix_dense, momentum_weights
 
 
 def frames(n: int = 6, seed: int = 0) -> torch.Tensor:
@@ -79,3 +79,36 @@ def test_bad_mu_is_refused():
         momentum_mix(frames(), 1.5)
     with pytest.raises(ValueError, match="mus"):
         momentum_mix(frames(), [0.5, 0.5])
+
+
+@pytest.mark.parametrize("with_carry", [False, True])
+def test_the_dense_operator_is_eq2(with_carry: bool) -> None:
+    torch.manual_seed(3)
+    x = torch.randn(7, 5, 3)
+    mus = [0.3, 0.9, 0.5, 0.0, 1.0, 0.7, 0.98]
+    carry = torch.randn(5, 3) if with_carry else None
+    mixed, last = momentum_mix_dense(x, mix_operator(mus, 7, carry=with_carry), carry)
+    reference, reference_last = momentum_mix(x, mus, carry)
+    torch.testing.assert_close(mixed, reference, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(last, reference_last, rtol=1e-6, atol=1e-6)
+    if not with_carry:
+        torch.testing.assert_close(mix_operator(mus, 7, carry=False)[0], momentum_weights(mus, 7))
+
+
+def test_the_dense_operator_is_exact_at_mu_zero_and_one() -> None:
+    x = torch.randn(6, 4, 3)
+    carry = torch.randn(4, 3)
+    assert torch.equal(momentum_mix_dense(x, mix_operator(0.0, 6, carry=True), carry)[0], x)
+    ones = momentum_mix_dense(x, mix_operator(1.0, 6, carry=True), carry)[0]
+    assert all(torch.equal(ones[i], carry) for i in range(6))
+    firsts = momentum_mix_dense(x, mix_operator(1.0, 6, carry=False))[0]
+    assert all(torch.equal(firsts[i], x[0]) for i in range(6))
+
+
+def test_the_dense_operator_joins_chunks_like_one_pass() -> None:
+    x = torch.randn(12, 8, 4, dtype=torch.float64)
+    mus = [0.95] * 12
+    first, carry = momentum_mix_dense(x[:5], mix_operator(mus[:5], 5, carry=False))
+    second, _ = momentum_mix_dense(x[5:], mix_operator(mus[5:], 7, carry=True), carry)
+    whole, _ = momentum_mix_dense(x, mix_operator(mus, 12, carry=False))
+    torch.testing.assert_close(torch.cat([first, second]), whole, rtol=1e-12, atol=1e-12)

@@ -15,6 +15,7 @@ stopped. :class:`MomentumHooks` installs the hooks on one model and removes them
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from zs2_lib.momentum import momentum_mix
+from zs2_lib.momentum import mix_operator, momentum_mix, momentum_mix_dense
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class StreamRows:
     rows: tuple[int, ...]
     first_frame: int
 
-    @property
+    @functools.cached_property
     def index(self) -> slice | torch.Tensor:
         """A slice when the rows are contiguous (a view, no copy), else an index tensor."""
         start = self.rows[0]
@@ -101,6 +102,9 @@ class TemporalMomentum:
         mus: μ for every global frame: one float, a sequence indexed by frame, or a callable.
         state: carried state from an earlier chunk (shared, not copied), or None.
         state_device: where to keep the carry (e.g. ``"cpu"`` to spare VRAM); None keeps it in place.
+        dense: mix by one matrix product (True) or by the recurrence (False); None picks by device:
+            the recurrence on the CPU, where it is fastest (``benchmarks/bench_core.py``), the
+            matrix product elsewhere, where a loop over frames is one kernel launch per frame.
     """
 
     def __init__(
@@ -109,12 +113,16 @@ class TemporalMomentum:
         *,
         state: dict[tuple[str, Hashable], tuple[int, torch.Tensor]] | None = None,
         state_device: torch.device | str | None = None,
+        dense: bool | None = None,
     ) -> None:
         self.mus = mus
+        self.dense = dense
         self.state = {} if state is None else state
         self.state_device = state_device
         self.layout: FrameLayout | None = None
         self.mismatches = 0
+        self._mus: dict[tuple[int, int], tuple[float, ...]] = {}
+        self._operators: dict[tuple[int, int, bool], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def mu(self, frame: int) -> float:
         """μ of one global frame."""
@@ -123,6 +131,23 @@ class TemporalMomentum:
         if isinstance(self.mus, (int, float)):
             return float(self.mus)
         return float(self.mus[frame])
+
+    def mus_of(self, first_frame: int, count: int) -> tuple[float, ...]:
+        """μ of ``count`` frames from ``first_frame`` (computed once per run of frames)."""
+        key = (first_frame, count)
+        if key not in self._mus:
+            self._mus[key] = tuple(self.mu(f) for f in range(first_frame, first_frame + count))
+        return self._mus[key]
+
+    def _mix_stream(self, x: torch.Tensor, first_frame: int, carry: torch.Tensor | None) -> tuple:
+        """One stream's Eq. 2: the O(F) recurrence on the CPU, one matrix product on accelerators."""
+        mus = self.mus_of(first_frame, x.shape[0])
+        if not (x.device.type != "cpu" if self.dense is None else self.dense):
+            return momentum_mix(x, mus, carry)
+        key = (first_frame, x.shape[0], carry is not None)
+        if key not in self._operators:
+            self._operators[key] = mix_operator(mus, x.shape[0], carry=carry is not None)
+        return momentum_mix_dense(x, self._operators[key], carry)
 
     def mix(self, layer: str, context: torch.Tensor) -> torch.Tensor:
         """attn1's context with each stream's rows replaced by their momentum mix."""
@@ -140,12 +165,11 @@ class TemporalMomentum:
             key = (layer, stream.key)
             carried = self.state.get(key)
             carry = carried[1] if carried is not None and carried[0] == stream.first_frame - 1 else None
-            frames = range(stream.first_frame, stream.first_frame + len(stream.rows))
             index = stream.index
-            mixed[index], last = momentum_mix(context[index], [self.mu(f) for f in frames], carry)
+            mixed[index], last = self._mix_stream(context[index], stream.first_frame, carry)
             if self.state_device is not None:
                 last = last.to(self.state_device)
-            self.state[key] = (frames[-1], last)
+            self.state[key] = (stream.first_frame + len(stream.rows) - 1, last)
         return mixed
 
     def pre_hook(self, layer: str) -> Callable[..., Any]:

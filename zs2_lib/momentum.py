@@ -6,7 +6,9 @@ alone (self-attention), μ = 1 gives every frame the first frame's (cross-frame 
 The paper's two listings are both off (``docs/DESIGN.md`` §1.2): the "efficient" one takes the
 diagonal of U through ``einsum("ff, ...")`` and the loop one mixes the raw previous frame instead of
 the running average. This module implements Eq. 2 itself, by the O(F) recurrence, with a carry so
-that a video processed in chunks gets exactly the values of one pass.
+that a video processed in chunks gets exactly the values of one pass, and, for accelerators (where a
+loop over frames is a stream of tiny kernel launches), by one matrix product with the unrolled
+recurrence (:func:`mix_operator`, :func:`momentum_mix_dense`).
 """
 
 from __future__ import annotations
@@ -60,14 +62,57 @@ def momentum_mix(
         and so is the carry, so half-precision chunks join exactly like full ones.
     """
     values = per_frame_mus(mus, x.shape[0])
-    work_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    work_dtype = _work_dtype(x)
     out = torch.empty(x.shape, dtype=work_dtype, device=x.device)
     previous = None if carry is None else carry.to(device=x.device, dtype=work_dtype)
+    work = x if x.dtype == work_dtype else x.to(work_dtype)
     for i, mu in enumerate(values):
-        current = x[i].to(work_dtype)
+        current = work[i]
         if previous is None:
             out[i] = current
         else:
             torch.lerp(current, previous, mu, out=out[i])  # μ·previous + (1 - μ)·current, exact at 0 and 1
         previous = out[i]
     return out.to(x.dtype), out[-1].clone()
+
+
+def mix_operator(
+    mus: float | Sequence[float], frames: int, *, carry: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 2 unrolled: ``(W, c)`` in float64 with ``mixed = W x + c ⊗ carry``.
+
+    ``W[i, k] = (1 - μ_k) Π_{k<j≤i} μ_j`` and ``c_i = Π_{j≤i} μ_j`` with a carry; without one, frame 0
+    starts the average (``W[i, 0] = Π_{0<j≤i} μ_j``) and ``c = 0``, i.e. :func:`momentum_weights`.
+    """
+    values = per_frame_mus(mus, frames)
+    weights = torch.zeros(frames, frames, dtype=torch.float64)
+    tail = torch.zeros(frames, dtype=torch.float64)
+    for i, mu in enumerate(values):
+        mu = mu if carry or i > 0 else 0.0
+        if i > 0:
+            weights[i] = mu * weights[i - 1]
+        weights[i, i] += 1.0 - mu
+        tail[i] = mu * (tail[i - 1] if i > 0 else float(carry))
+    return weights, tail
+
+
+def momentum_mix_dense(
+    x: torch.Tensor, operator: tuple[torch.Tensor, torch.Tensor], carry: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 2 along dim 0 of ``x`` as one matrix product with :func:`mix_operator`'s ``(W, c)``.
+
+    The same values as :func:`momentum_mix` up to float rounding (exact for μ = 0 and μ = 1), in a
+    fixed number of kernels whatever the frame count; ``operator`` must match ``carry``'s presence.
+    """
+    weights, tail = operator
+    work_dtype = _work_dtype(x)
+    flat = x.reshape(x.shape[0], -1).to(work_dtype)
+    out = weights.to(device=x.device, dtype=work_dtype) @ flat
+    if carry is not None:
+        out.addr_(tail.to(device=x.device, dtype=work_dtype), carry.reshape(-1).to(x.device, work_dtype))
+    return out.view(x.shape).to(x.dtype), out[-1].view(x.shape[1:]).clone()
+
+
+def _work_dtype(x: torch.Tensor) -> torch.dtype:
+    """The running average is kept in float32, or float64 for float64 input."""
+    return torch.float64 if x.dtype == torch.float64 else torch.float32

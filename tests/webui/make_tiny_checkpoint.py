@@ -51,11 +51,22 @@ class Layout:
     num_res_blocks: int
     attention_resolutions: tuple[int, ...]
     model_channels: int = 32
+    num_heads: int = 2
+    context_dim: int = CONTEXT_DIM
 
 
 LAYOUTS = {
     "sd1": Layout(channel_mult=(1, 2, 4, 4), num_res_blocks=2, attention_resolutions=(4, 2, 1)),
     "mini": Layout(channel_mult=(1, 2), num_res_blocks=1, attention_resolutions=(2, 1)),
+    # SD 1.5's real UNet (860 M parameters, v1-inference.yaml) for benchmarks; a narrow text encoder.
+    "sd15": Layout(
+        channel_mult=(1, 2, 4, 4),
+        num_res_blocks=2,
+        attention_resolutions=(4, 2, 1),
+        model_channels=320,
+        num_heads=8,
+        context_dim=768,
+    ),
 }
 
 
@@ -71,6 +82,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="A1111 root, for its ldm (default: the installed ldm)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of all random weights (default 0)")
+    parser.add_argument("--name", default=NAME, help=f"checkpoint file name without suffix (default {NAME})")
     parser.add_argument("--layout", choices=sorted(LAYOUTS), default="sd1", help="UNet layout (default sd1)")
     return parser.parse_args(argv)
 
@@ -87,16 +99,16 @@ def clip_bpe() -> tuple[dict[str, int], list[tuple[str, str]]]:
     return dict(tokenizer.encoder), merges
 
 
-def text_encoder_config() -> dict[str, Any]:
+def text_encoder_config(hidden: int = CONTEXT_DIM) -> dict[str, Any]:
     """A 2-layer CLIP text model with CLIP-L's vocabulary and context length."""
     return {
         "architectures": ["CLIPTextModel"],
         "model_type": "clip_text_model",
         "vocab_size": VOCAB_SIZE,
         "max_position_embeddings": MAX_TOKENS,
-        "hidden_size": CONTEXT_DIM,
-        "intermediate_size": 4 * CONTEXT_DIM,
-        "projection_dim": CONTEXT_DIM,
+        "hidden_size": hidden,
+        "intermediate_size": 4 * hidden,
+        "projection_dim": hidden,
         "num_hidden_layers": 2,
         "num_attention_heads": 2,
         "hidden_act": "quick_gelu",
@@ -116,7 +128,7 @@ def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_clip_folder(folder: Path) -> None:
+def write_clip_folder(folder: Path, hidden: int) -> None:
     """Everything ``CLIPTokenizer.from_pretrained`` and A1111's config-only text model load read."""
     vocab, merges = clip_bpe()
     if len(vocab) != VOCAB_SIZE or vocab[END_TOKEN] != VOCAB_SIZE - 1:
@@ -134,7 +146,7 @@ def write_clip_folder(folder: Path) -> None:
     write_json(folder / "special_tokens_map.json", special)
     tokenizer = {**special, "tokenizer_class": "CLIPTokenizer", "model_max_length": MAX_TOKENS}
     write_json(folder / "tokenizer_config.json", {**tokenizer, "do_lower_case": True, "errors": "replace"})
-    write_json(folder / "config.json", text_encoder_config())
+    write_json(folder / "config.json", text_encoder_config(hidden))
 
 
 def check_tokenizer(folder: Path) -> list[int]:
@@ -164,10 +176,10 @@ def model_config(layout: Layout, clip_folder: Path) -> dict[str, Any]:
         "attention_resolutions": list(layout.attention_resolutions),
         "num_res_blocks": layout.num_res_blocks,
         "channel_mult": list(layout.channel_mult),
-        "num_heads": 2,
+        "num_heads": layout.num_heads,
         "use_spatial_transformer": True,
         "transformer_depth": 1,
-        "context_dim": CONTEXT_DIM,
+        "context_dim": layout.context_dim,
         "use_checkpoint": False,
         "legacy": False,
     }
@@ -305,16 +317,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     use_ldm_from(args.webui)
     models = args.out.resolve()
-    clip_folder = models / f"{NAME}-clip"
+    name, layout = args.name, LAYOUTS[args.layout]
+    clip_folder = models / f"{name}-clip"
     checkpoints = models / "Stable-diffusion"
     checkpoints.mkdir(parents=True, exist_ok=True)
 
-    write_clip_folder(clip_folder)
+    write_clip_folder(clip_folder, layout.context_dim)
     token_ids = check_tokenizer(clip_folder)
-    yaml_path = checkpoints / f"{NAME}.yaml"
+    yaml_path = checkpoints / f"{name}.yaml"
     from omegaconf import OmegaConf
 
-    OmegaConf.save(OmegaConf.create(model_config(LAYOUTS[args.layout], clip_folder)), yaml_path)
+    OmegaConf.save(OmegaConf.create(model_config(layout, clip_folder)), yaml_path)
 
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed + 1)
@@ -322,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         model = instantiate(yaml_path)
         redrawn = randomise_zeroed_layers(model, generator)
         stats = calibrate(model, generator)
-    checkpoint = checkpoints / f"{NAME}.safetensors"
+    checkpoint = checkpoints / f"{name}.safetensors"
     parameters = save_checkpoint(
         model, checkpoint, f"tiny random SD1.x, layout {args.layout}, seed {args.seed}"
     )

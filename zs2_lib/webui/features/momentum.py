@@ -36,8 +36,11 @@ class Momentum(Feature):
         self._layout: FrameLayout | None = None
         self._cursor = 0
         self._evaluations = 0
+        self.active = True
 
     def install(self, run: Run) -> None:
+        mu = run.params.mu
+        self.active = not (mu.is_constant and mu.at(0) == 0.0)  # μ = 0 is plain self-attention: no hooks
         offload = self.offload and run.plan.chunks > 1
         self.momentum = TemporalMomentum(run.params.mu.at, state_device="cpu" if offload else None)
         run.undo.callback(self._forget)
@@ -54,6 +57,8 @@ class Momentum(Feature):
 
     def evaluation(self, run: Run, params: Any) -> None:
         """Map the rows of this evaluation's ``x_in`` to (stream, frame) and reset the cursor."""
+        if not self.active:
+            return
         unet = run.host.unet()
         if self.hooks is None or self.hooks.model is not unet:
             self._attach(unet)

@@ -1,0 +1,178 @@
+"""ZS² overhead in a real A1111: a video's wall time against the same frames as a plain batch.
+
+Starts A1111 headless with this extension (``tests/webui/webui_client.py``) and times, side by side
+in one server with the requests interleaved round by round, for F frames at one size:
+
+* ``plain``: ZS² off, a batch of F images (the baseline);
+* ``noise only``: ZS² with μ = 0 (no attention hooks), dependency noise, GIF output;
+* ``momentum only``: ZS² with independent noise, μ = 0.98, GIF output;
+* ``encoding only``: ZS² with independent noise and μ = 0, i.e. the plain batch plus the video files;
+* ``all, <format>``: the defaults (dependency noise, μ = 0.98) writing one format each.
+
+The table gives each variant's median over the rounds and its ratio to ``plain`` (the median of the
+per-round ratios, which cancels slow phases of a shared machine). With ``--profile`` it also
+samples the server with py-spy during extra ``all, gif`` requests and lists where ZS² spends its
+own time (functions under ``zs2_lib``), as a share of all samples.
+
+Usage: ``python benchmarks/bench_overhead.py --webui /path/to/stable-diffusion-webui
+[--python /path/to/webui/venv/bin/python] [--ckpt other.safetensors] [--frames 16] [--size 128]
+[--steps 8] [--rounds 5] [--profile]``. Targets: all ≤ 1.05× plain for the tiny checkpoint on CPU,
+≤ 1.02× for the SD 1.5 architecture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.webui.webui_client import REPO_ROOT, WebuiServer, txt2img_request, zs2_args
+
+FORMATS = ("gif", "mp4", "webm", "webp", "png")
+
+
+def variants(frames: int) -> dict[str, dict | None]:
+    """The ZS² args of each variant (None: ZS² off, a plain batch of ``frames`` images)."""
+    video = {"frames": frames, "chunk": frames}
+    table: dict[str, dict | None] = {
+        "plain": None,
+        "noise only": zs2_args(**video, mu=0, formats=["gif"]),
+        "momentum only": zs2_args(**video, noise_model="independent", formats=["gif"]),
+        "encoding only": zs2_args(**video, mu=0, noise_model="independent", formats=["gif"]),
+    }
+    for fmt in FORMATS:
+        table[f"all, {fmt}"] = zs2_args(**video, mu=0.98, formats=[fmt])
+    return table
+
+
+def profile(server: WebuiServer, body: dict, seconds_per_request: float, requests: int) -> Counter:
+    """py-spy samples of the server while it serves ``requests`` times ``body``: function → count."""
+    out = Path(tempfile.mkdtemp(prefix="zs2-pyspy-")) / "profile.txt"
+    duration = int(seconds_per_request * requests) + 2
+    spy = subprocess.Popen(
+        [
+            "py-spy",
+            "record",
+            "--pid",
+            str(server.process.pid),
+            "--duration",
+            str(duration),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)
+    for _ in range(requests):
+        server.ok(body)
+    spy.wait()
+    counts: Counter = Counter()
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        frames = stack.split(";")
+        own = next((f for f in reversed(frames) if "zs2_lib" in f), None)  # innermost ZS² frame
+        if own is not None:
+            counts[own.split(" (")[0] + " " + own.split("/zs2_lib/")[-1].rstrip(")")] += int(count)
+    counts["<all samples>"] = total
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--webui", default=os.environ.get("ZS2_WEBUI"), help="A1111 root (default: $ZS2_WEBUI)"
+    )
+    parser.add_argument("--python", default=os.environ.get("ZS2_WEBUI_PYTHON", sys.executable))
+    parser.add_argument(
+        "--ckpt", help="checkpoint (default: the webui's models/Stable-diffusion/tiny.safetensors)"
+    )
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--size", type=int, default=128, help="image width and height in pixels")
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="sample the server with py-spy (needs py-spy)")
+    args = parser.parse_args()
+    if not args.webui:
+        parser.error("give --webui or set ZS2_WEBUI")
+    if args.profile and shutil.which("py-spy") is None:
+        parser.error("--profile needs py-spy on PATH (pip install py-spy)")
+
+    data_dir = Path(tempfile.mkdtemp(prefix="zs2-overhead-")) / "data"
+    (data_dir / "extensions").mkdir(parents=True)
+    (data_dir / "extensions" / "sd-webui-zs2").symlink_to(REPO_ROOT, target_is_directory=True)
+    extra = ("--ckpt", args.ckpt) if args.ckpt else ()
+    server = WebuiServer("overhead", Path(args.webui), args.python, data_dir, extra_args=extra)
+    server.launch()
+    request = {
+        "steps": args.steps,
+        "width": args.size,
+        "height": args.size,
+        "sampler_name": "DDIM",
+        "seed": 1,
+    }
+    table = variants(args.frames)
+    times: dict[str, list[float]] = {name: [] for name in table}
+    try:
+        server.wait_ready()
+        bodies = {
+            name: txt2img_request(zs2, **request, **({"batch_size": args.frames} if zs2 is None else {}))
+            for name, zs2 in table.items()
+        }
+        for body in bodies.values():  # warm up every path once
+            server.ok(body)
+        for round_number in range(args.rounds):
+            order = list(bodies) if round_number % 2 == 0 else list(reversed(bodies))
+            for name in order:
+                started = time.perf_counter()
+                result = server.ok(bodies[name])
+                times[name].append(time.perf_counter() - started)
+                assert len(result.frames) == args.frames, (name, len(result.frames))
+        counts = (
+            profile(server, bodies["all, gif"], statistics.median(times["all, gif"]), 4)
+            if args.profile
+            else None
+        )
+    finally:
+        server.stop()
+
+    checkpoint = args.ckpt or "tiny"
+    print(f"ZS² overhead in A1111 v1.10.1, checkpoint {Path(checkpoint).name}, OMP_NUM_THREADS=1")
+    print(
+        f"{args.frames} frames, {args.size}x{args.size} px, {args.steps} DDIM steps, one chunk; "
+        f"{args.rounds} interleaved rounds; ratio = median of per-round ratios to plain"
+    )
+    print()
+    print("variant          median s  ratio to plain")
+    print("---------------  --------  --------------")
+    for name, values in times.items():
+        ratios = [value / plain for value, plain in zip(values, times["plain"], strict=True)]
+        print(f"{name:<15}  {statistics.median(values):>8.3f}  {statistics.median(ratios):>14.3f}")
+    if counts:
+        total = counts.pop("<all samples>")
+        print()
+        print(f"py-spy: where ZS² spends its own time during 'all, gif' ({total} samples)")
+        print("share   function")
+        print("------  --------")
+        for function, count in counts.most_common(12):
+            print(f"{count / total:>6.2%}  {function}")
+
+
+if __name__ == "__main__":
+    main()
