@@ -16,7 +16,6 @@ stopped. :class:`MomentumHooks` installs the hooks on one model and removes them
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,8 +26,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from zs2_lib.momentum import mix_operator, momentum_mix, momentum_mix_dense
-
-logger = logging.getLogger(__name__)
+from zs2_lib.names import logger
 
 Row = tuple[Hashable, int]  # (stream key, global frame index)
 
