@@ -100,9 +100,8 @@ def main() -> None:
         )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    print(
-        f"chunk {args.frames} frames, latent 4×{args.latent}×{args.latent} float32 ({latent_mib * 1024:.0f} KiB)"
-    )
+    size = f"4×{args.latent}×{args.latent} float32 ({latent_mib * 1024:.0f} KiB)"
+    print(f"chunk {args.frames} frames, latent {size}")
     print(f"{'search':>7} | {'per frame: live':>16} {'peak RSS':>9} | {'batched: live':>14} {'peak RSS':>9}")
     for search in args.search:
         ours = run(search, True)
