@@ -61,8 +61,8 @@ def schedules(low: float, high: float) -> st.SearchStrategy[Schedule]:
 params_strategy = st.builds(
     ZS2Params,
     enabled=st.booleans(),
-    frames=st.integers(1, 4096),
-    fps=st.floats(0, 240, exclude_min=True),
+    frames=st.integers(7, 4096),  # schedules below have up to 8 keyframes: at most frames + 1
+    fps=st.floats(0.01, 240),
     lambda_=schedules(0, 100),
     mu=schedules(0, 1),
     noise_model=st.sampled_from(NOISE_MODELS),
@@ -436,7 +436,7 @@ def test_invalid_values(name: str, value: object) -> None:
     ("name", "value", "accepted"),
     [
         ("frames", 0, "accepted range 1 to 4096"),
-        ("fps", 0, "accepted range above 0 up to 240"),
+        ("fps", 0.001, "accepted range 0.01 to 240"),
         ("search", 1001, "accepted range 1 to 1000"),
         ("mu", 2, "values 0 to 1"),
         ("noise_model", "foo", "dependency, mixed, progressive, independent"),

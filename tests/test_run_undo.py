@@ -48,6 +48,7 @@ class FakeRNG:
 class FakeHost:
     def __init__(self) -> None:
         self.model = make_unet()
+        self.settings: dict[str, Any] = {"token_merging_ratio": 0.5, "hypertile_enable_unet": True}
 
     def unet(self) -> torch.nn.Module:
         return self.model
@@ -59,7 +60,16 @@ class FakeHost:
         return False
 
     def option(self, key: str, default: Any = None) -> Any:
-        return {"token_merging_ratio": 0.5, "hypertile_enable_unet": True}.get(key, default)
+        return self.settings.get(key, default)
+
+    def stored_option(self, key: str) -> Any:
+        return self.settings.get(key)
+
+    def set_option(self, key: str, value: Any) -> None:
+        self.settings[key] = value
+
+    def frame_draw(self, image_rng: Any) -> None:
+        return None
 
     def brownian_sampler(self, name: str) -> bool:
         return True
@@ -96,6 +106,9 @@ class FakeProcessing:
 
     def comment(self, text: str) -> None:
         self.comments.append(text)
+
+    def sample(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
     def close(self) -> None:
         self.closed += 1
@@ -220,7 +233,7 @@ def test_the_run_really_changes_the_host_before_it_finishes() -> None:
     for _, step in sequence[:-1]:
         step()
     found = leftovers(p, before, host)
-    for expected in ("p._zs2_run", "p.close", "p.batch_size", "p.n_iter", "p.do_not_save_grid"):
+    for expected in ("p._zs2_run", "p.close", "p.sample", "p.batch_size", "p.n_iter", "p.do_not_save_grid"):
         assert expected in found
     assert {"p.override_settings", "p.token_merging_ratio", "p.rng", "sampler.create_noise_sampler"} <= set(
         found

@@ -86,3 +86,5 @@ def test_paste_restores_every_field_from_the_infotext():
     assert infotext_value({"Steps": "20"}, "enabled") is False
     assert infotext_value({"Steps": "20"}, "frames") is None
     assert infotext_value({INFOTEXT_KEY: "frames=zero"}, "frames") is None
+    with pytest.raises(InputError, match="frames"):  # invalid settings never turn ZS² on
+        infotext_value({INFOTEXT_KEY: "frames=zero"}, "enabled")

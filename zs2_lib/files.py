@@ -3,13 +3,15 @@
 The temporary is ``.<stem>.tmp-<pid>-<hex><suffix>`` in the target's directory (same file system,
 same suffix so encoders that read the format from the name still do). If anything fails,
 KeyboardInterrupt included, the temporary is removed and the error re-raised, so a failure never
-leaves a partial or temporary file behind.
+leaves a partial or temporary file behind. Only a hard crash can; :func:`remove_stale_temporaries`
+removes such leftovers of processes that are gone (this naming only, nothing else).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterable
@@ -21,6 +23,9 @@ from zs2_lib.encoders import ENCODERS
 
 PathLike = str | os.PathLike[str]
 _TEMP_ATTEMPTS = 100
+_TAG_BYTES = 4
+_TEMP_NAME = re.compile(rf"\..+\.tmp-(?P<pid>[0-9]+)-[0-9a-f]{{{2 * _TAG_BYTES}}}(\.[A-Za-z0-9]+)?")
+"""A temporary's name as :func:`_temp_sibling` makes it (file or folder)."""
 
 
 def stage(frames: np.ndarray, target: Path, fmt: str, *, fps: float, loop: str, comment: str | None) -> Path:
@@ -80,7 +85,7 @@ def _temp_sibling(target: Path, *, folder: bool) -> Path:
     so two writers never share one.
     """
     for _ in range(_TEMP_ATTEMPTS):
-        tag = f"tmp-{os.getpid()}-{secrets.token_hex(4)}"
+        tag = f"tmp-{os.getpid()}-{secrets.token_hex(_TAG_BYTES)}"
         if folder:
             candidate = target.with_name(f".{target.name}.{tag}")
         else:
@@ -114,3 +119,40 @@ def remove_all(paths: Iterable[Path]) -> None:
     """Delete each of ``paths`` (see :func:`_remove`)."""
     for path in paths:
         _remove(path)
+
+
+def remove_stale_temporaries(directory: PathLike) -> list[Path]:
+    """Delete this module's temporaries in ``directory`` whose process is gone; returns them.
+
+    Only hidden names of the form :func:`_temp_sibling` makes are considered, and only those of a
+    process that no longer runs (a crash mid-write): writers that are still running, this process
+    included, and every other file are left alone.
+    """
+    directory = Path(directory)
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return []
+    stale = []
+    for path in entries:
+        match = _TEMP_NAME.fullmatch(path.name)
+        if match is None or path.is_symlink() or _process_alive(int(match.group("pid"))):
+            continue
+        _remove(path)
+        stale.append(path)
+    return stale
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id runs now (ours counts as running)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    except (OverflowError, ValueError, OSError):
+        return False  # no process can have this id
+    return True

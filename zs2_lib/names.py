@@ -23,6 +23,9 @@ PREFIX = f"{LABEL}:"
 API_KEY = "zs2_videos"
 """Key of the list of videos in the ``info`` JSON of an API response and of the results page."""
 
+REPORT_KEY = "zs2_report"
+"""Key of the ``info`` JSON listing each video's frame count, why it is short, and write errors."""
+
 OUTPUT_FOLDER = "zs2"
 """Videos are written to ``<outpath_samples>/zs2``."""
 

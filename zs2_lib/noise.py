@@ -9,8 +9,9 @@ keeps the noise Gaussian over long videos.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -92,18 +93,24 @@ def _check_draws(draws: torch.Tensor, min_candidates: int = 1) -> None:
 
 
 def _select_candidate(
-    prev: torch.Tensor, candidates: torch.Tensor, lam: float, debias: bool
+    prev: torch.Tensor, candidates: Iterable[torch.Tensor], lam: float, debias: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random search (Algorithm 1, lines 3-9): the candidate with D nearest λ, and its |D - λ|.
 
-    With ``debias`` the chosen candidate's coordinate along ``u = e^{prev} / |e^{prev}|``, the only
-    one the search looks at, is set to 0 (``docs/DESIGN.md`` §2.2).
+    Candidates are scored as they arrive and only the best so far is kept, so the search holds two
+    tensors whatever R is. With ``debias`` the chosen candidate's coordinate along
+    ``u = e^{prev} / |e^{prev}|``, the only one the search looks at, is set to 0 (``docs/DESIGN.md`` §2.2).
     """
-    errors = (criterion(candidates, prev) - lam).abs()
-    best = int(torch.argmin(errors))  # the first of equals, like Listing 1's strict "<"
-    chosen = candidates[best]
+    chosen: torch.Tensor | None = None
+    best = torch.tensor(math.inf)
+    for candidate in candidates:
+        error = (criterion(candidate, prev) - lam).abs()
+        if chosen is None or error < best:  # the first of equals, like Listing 1's strict "<"
+            chosen, best = candidate, error
+    if chosen is None:
+        raise ValueError("draws: the dependency model needs at least 1 draw per frame")
     if not debias:
-        return chosen, errors[best]
+        return chosen, best
     u = prev.double().exp()
     u /= u.norm()
     chosen = (chosen.double() - (chosen.double() * u).sum() * u).to(chosen.dtype)
@@ -158,25 +165,56 @@ def dependency_chain(
         debias: keep every frame's noise N(0, I) (default); False is the paper's literal search.
     """
     _check_draws(draws)
+    return dependency_chain_frames(
+        draws[0], lambda f: iter(draws[1:, f]), lambdas, prev=prev, solver=solver, debias=debias
+    )
+
+
+FurtherDraws = Callable[[int], Iterable[torch.Tensor]]
+"""Frame f → its candidate draws after the ordinary one, in draw order (R - 1 of them)."""
+
+
+def dependency_chain_frames(
+    first: torch.Tensor,
+    further: FurtherDraws,
+    lambdas: float | Sequence[float],
+    *,
+    prev: torch.Tensor | None = None,
+    solver: str = "exact",
+    debias: bool = True,
+) -> NoiseChain:
+    """:func:`dependency_chain` with the candidates drawn frame by frame, as the search reads them.
+
+    ``first`` is ``[F, C, H, W]``, each frame's ordinary noise; ``further(f)`` yields frame f's other
+    candidates. They are drawn for every frame, the first included (whose search is skipped), so each
+    frame's generator advances by R draws exactly as a stacked ``[R, F, ...]`` draw would advance it.
+    Only the frame being searched holds candidates, two at a time: the search's extra memory does
+    not grow with R or F.
+    """
+    if first.ndim != 4:
+        raise ValueError(f"first: expected [F, C, H, W], got shape {tuple(first.shape)}")
     if solver not in SOLVERS:
         raise ValueError(f"solver: {solver!r} is not one of {', '.join(SOLVERS)}")
-    frames = draws.shape[1]
+    frames = first.shape[0]
     lams = _per_frame(lambdas, frames, "lambdas")
-    work = draws if draws.dtype in (torch.float32, torch.float64) else draws.float()
-    out = torch.empty_like(work[0])
+    dtype = first.dtype if first.dtype in (torch.float32, torch.float64) else torch.float32
+    out = torch.empty(first.shape, dtype=dtype, device=first.device)
     alphas = torch.zeros(frames, dtype=torch.float64)
-    last = None if prev is None else prev.to(work)
+    last = None if prev is None else prev.to(out)
     for f in range(frames):
+        candidates = (draw.to(dtype) for draw in itertools.chain((first[f],), further(f)))
         if last is None:
-            out[f] = work[0, f]
+            out[f] = next(candidates)
+            for _ in candidates:  # drawn all the same: the frame's generator moves on by R draws
+                pass
         else:
-            chosen, error = _select_candidate(last, work[:, f], lams[f], debias)
+            chosen, error = _select_candidate(last, candidates, lams[f], debias)
             if solver == "exact":
                 out[f], alphas[f] = _exact_mix(last, chosen, lams[f])
             else:
                 out[f], alphas[f] = _paper_mix(last, chosen, lams[f], error)
         last = out[f]
-    return NoiseChain(out.to(draws.dtype), alphas, out[-1].clone())  # state at full precision
+    return NoiseChain(out.to(first.dtype), alphas, out[-1].clone())  # state at full precision
 
 
 def dependency_noise(

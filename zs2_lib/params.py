@@ -37,6 +37,9 @@ __all__ = [
 ]
 
 LOOPS = LOOP_MODES
+MIN_FPS = 0.01
+"""The slowest frame rate every encoder takes for any video length: GIF delays are 16-bit
+centiseconds (fps ≥ 0.0016), WebP's 24-bit milliseconds and 31-bit timestamps, H.264's muxer."""
 STEP_NOISES = ("dependent", "independent")
 
 
@@ -70,9 +73,8 @@ class ZS2Params:
         label="FPS",
         help="Frames per second of the saved video: 8 to 12 for a slow clip, 24 for smooth motion.",
         default=8.0,
-        low=0,
+        low=MIN_FPS,
         high=240,
-        low_open=True,
         slider=(1, 60, 1),
     )
     lambda_: Schedule = param(
@@ -172,6 +174,15 @@ class ZS2Params:
         """Coerce every field to its canonical value, raising ParamError for an invalid one."""
         for spec in FIELDS:
             object.__setattr__(self, spec.attribute, spec.parse(getattr(self, spec.attribute)))
+        for spec in FIELDS:  # cross-field: a schedule has at most one keyframe per frame, and one more
+            schedule = getattr(self, spec.attribute)
+            if spec.kind == "schedule" and len(schedule.keyframes) > self.frames + 1:
+                raise error(
+                    spec.name,
+                    str(schedule),
+                    f"has {len(schedule.keyframes)} keyframes for {self.frames} frames",
+                    f"accepted: at most frames + 1 = {self.frames + 1} keyframes",
+                )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ZS2Params:

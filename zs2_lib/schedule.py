@@ -5,11 +5,13 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from zs2_lib.values import NUMBER_PATTERN, NUMBER_RE, error, format_number, to_real
 
 KEYFRAME_EXAMPLE = '"0:0.01, 16:0.05"'
+MAX_KEYFRAMES = 256
+"""Most keyframes a schedule may have (it is copied into every frame's infotext)."""
 _KEYFRAME_RE = re.compile(rf"\s*([0-9]+)\s*:\s*({NUMBER_PATTERN})\s*")
 
 
@@ -33,6 +35,7 @@ class Schedule:
     """
 
     keyframes: tuple[tuple[int, float], ...]
+    _frames: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Sort, check and canonicalise the keyframes (raises ParamError for invalid ones)."""
@@ -53,6 +56,7 @@ class Schedule:
         if len({value for _, value in pairs}) == 1:
             pairs = [(0, pairs[0][1])]
         object.__setattr__(self, "keyframes", tuple(pairs))
+        object.__setattr__(self, "_frames", tuple(frame for frame, _ in pairs))  # for O(log k) lookups
 
     @classmethod
     def constant(cls, value: float) -> Schedule:
@@ -72,7 +76,8 @@ class Schedule:
             high: the largest accepted value.
 
         Raises:
-            ParamError: empty or malformed text, a repeated frame, a non-finite or out-of-range value.
+            ParamError: empty or malformed text, more than ``MAX_KEYFRAMES`` keyframes, a repeated
+                frame, a non-finite or out-of-range value.
         """
         accepted = schedule_accepted(low, high)
         if isinstance(value, Schedule):
@@ -96,11 +101,10 @@ class Schedule:
         """The value at 0-based ``frame``: linear between keyframes, held before and after them."""
         if frame < 0:
             raise ValueError(f"frame must be 0 or more, got {frame}")
-        frames = [key for key, _ in self.keyframes]
-        index = bisect.bisect_right(frames, frame)
+        index = bisect.bisect_right(self._frames, frame)  # O(log k)
         if index == 0:
             return self.keyframes[0][1]
-        if index == len(frames):
+        if index == len(self._frames):
             return self.keyframes[-1][1]
         (f0, v0), (f1, v1) = self.keyframes[index - 1], self.keyframes[index]
         t = (frame - f0) / (f1 - f0)
@@ -127,6 +131,8 @@ def _parse_keyframes(text: str, name: str, accepted: str) -> list[tuple[int, flo
         raise error(name, text, "is empty", accepted)
     if NUMBER_RE.fullmatch(stripped):
         return [(0, float(stripped))]
+    if stripped.count(",") > MAX_KEYFRAMES:  # refused before reading a huge list
+        raise error(name, text, "has too many keyframes", f"{accepted}, at most {MAX_KEYFRAMES} keyframes")
     items = stripped.split(",")
     if len(items) > 1 and not items[-1].strip():
         items.pop()  # one trailing comma
@@ -143,6 +149,10 @@ def _check_pairs(
     pairs: list[tuple[int, float]], name: str, value: object, low: float, high: float, accepted: str
 ) -> None:
     """Raise ParamError naming ``name`` for a repeated frame or a non-finite or out-of-range value."""
+    if len(pairs) > MAX_KEYFRAMES:
+        raise error(
+            name, value, f"has {len(pairs)} keyframes", f"{accepted}, at most {MAX_KEYFRAMES} keyframes"
+        )
     seen: set[int] = set()
     for frame, _ in pairs:
         if frame in seen:

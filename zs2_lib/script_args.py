@@ -36,18 +36,25 @@ def params_from_args(args: Sequence[Any]) -> ZS2Params:
 def infotext_value(generation_params: Mapping[str, str], name: str) -> Any:
     """The UI value of field ``name`` from a parsed infotext, for "Send to txt2img" / paste.
 
-    ``enabled`` is whether the infotext has ZS² settings at all. Other fields come from those
+    ``enabled`` is whether the infotext has valid ZS² settings. Other fields come from those
     settings; without them (or if they cannot be read) None, which leaves the control as it is.
+
+    Raises:
+        InputError: for ``enabled``, when the settings cannot be read (naming the field). The API
+            answers 422 (it reads its ``infotext`` field before anything runs); the UI's paste logs
+            it and leaves the checkbox as it is, so invalid settings never turn ZS² on.
     """
     text = generation_params.get(INFOTEXT_KEY)
-    if name == "enabled":
-        return text is not None
     if text is None:
-        return None
+        return False if name == "enabled" else None
     try:
         params = ZS2Params.from_infotext(text)
-    except ParamError:
+    except ParamError as error:
+        if name == "enabled":
+            raise InputError(f"{error} (in the infotext's {INFOTEXT_KEY!r} value)") from None
         return None
+    if name == "enabled":
+        return True
     return FIELD_BY_NAME[name].to_public(getattr(params, FIELD_BY_NAME[name].attribute))
 
 

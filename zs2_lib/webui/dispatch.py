@@ -26,7 +26,7 @@ from zs2_lib.webui.features.refusal import Refusal
 from zs2_lib.webui.features.sde import BrownianNoise
 from zs2_lib.webui.host import A1111
 from zs2_lib.webui.run import Feature, Run, active_runs, finish_stale_runs, run_of
-from zs2_lib.webui.settings import OFFLOAD_OPTION, add_settings
+from zs2_lib.webui.settings import OFFLOAD_OPTION, add_settings, over_caps
 
 HOST = A1111()
 
@@ -55,6 +55,10 @@ def before_process(p: Any, args: Sequence[Any]) -> None:
         return
     if getattr(p, "txt2img_upscale", False):
         console("off for the gallery's Upscale button (one image, not a video)")
+        return
+    problem = over_caps(params, HOST.option)
+    if problem is not None:
+        _refuse(p, RequestError(problem))
         return
     try:
         require_encoders(params.formats)

@@ -13,14 +13,15 @@ import base64
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zs2_lib.names import API_KEY, OUTPUT_FOLDER, PREFIX, console
-from zs2_lib.video import VideoDependencyError, unique_basename, write_text, write_videos
+from zs2_lib.files import remove_stale_temporaries
+from zs2_lib.names import API_KEY, OUTPUT_FOLDER, PREFIX, REPORT_KEY, console
+from zs2_lib.video import unique_basename, write_text, write_videos
 from zs2_lib.webui.features.frames import Frames
 from zs2_lib.webui.run import Run
 
@@ -39,30 +40,43 @@ class SavedVideo:
 
 
 def deliver(run: Run, processed: Any) -> None:
-    """Write every video of the run and hand it to the page or the API client; report what failed."""
+    """Write every video of the run, hand it to the page or the API client, and report on each.
+
+    Every video gets a report entry (``REPORT_KEY`` in the info JSON): its frames, why it is shorter
+    than asked, and any failure to write it, which also goes to the result's comments; a failure
+    never stays in the console only.
+    """
     p = run.p
     frames = run.feature(Frames)
     directory = video_directory(p)
     temporary = directory is None
     if temporary:
         directory = Path(tempfile.mkdtemp(prefix="zs2-"))
+    collected = _collector(p)
+    offset = len(collected.report)
+    reports: list[dict[str, Any]] = []
     try:
-        saved = write_run_videos(run, frames.videos, processed, directory)
-        if getattr(p, "is_api", False):
-            _add_to_info(processed, [_api_entry(video, fmt, path) for video, fmt, path in _files(saved)])
+        removed = remove_stale_temporaries(directory) if not temporary else []
+        if removed:
+            console(f"removed {len(removed)} stale temporary file(s) of an earlier crash from {directory}")
+        saved, reports = write_run_videos(run, frames, processed, directory, offset)
+        is_api = getattr(p, "is_api", False)
+        if is_api:
+            collected.videos += [_api_entry(video, fmt, path) for video, fmt, path in _files(saved)]
         elif not temporary:
             show_in_results(processed, saved)
-    except (OSError, VideoDependencyError) as error:  # disk full, no permission, encoder failure
-        message = f"the video could not be written: {error}"
-        console(message)
-        processed.comments = (processed.comments or "") + f"{PREFIX} {message}\n"
+            collected.videos += [_page_entry(video, fmt, path) for video, fmt, path in _files(saved)]
     finally:
         if temporary:
             shutil.rmtree(directory, ignore_errors=True)
+    collected.report += reports
+    lines = [f"{PREFIX} video {r['video']}: {r['reason']}" for r in reports if r["reason"]]
+    lines += [f"{PREFIX} video {r['video']}: {error}" for r in reports for error in r["errors"]]
+    if lines:
+        processed.comments = (processed.comments or "") + "\n".join(lines) + "\n"
+    _attach(processed, collected)
     if run.plan.chunks > 1:
         console(f"state carried between chunks: {run.peak_carried / 2**20:.1f} MiB")
-    if frames.incomplete:
-        console(f"left out of the video: {len(frames.incomplete)} chunk(s) cut short by Interrupt or Skip")
 
 
 def video_directory(p: Any) -> Path | None:
@@ -73,36 +87,53 @@ def video_directory(p: Any) -> Path | None:
 
 
 def write_run_videos(
-    run: Run, videos: dict[int, list[Any]], processed: Any, directory: Path
-) -> list[SavedVideo]:
-    """Write each video's frames, with the infotext as comment and as a ``.txt`` beside it."""
+    run: Run, frames: Frames, processed: Any, directory: Path, offset: int = 0
+) -> tuple[list[SavedVideo], list[dict[str, Any]]]:
+    """Write each video's frames, with the infotext as comment and as a ``.txt`` beside it.
+
+    Returns the saved videos and one report entry per video of the run (numbered from ``offset``,
+    so the cells of an X/Y/Z plot count on); a video that fails to write is reported, not raised.
+    """
     p, params, plan = run.p, run.params, run.plan
-    saved = []
-    for video, images in sorted(videos.items()):
-        if not images:
-            continue
+    saved, reports = [], []
+    for video in range(plan.videos):
+        images = frames.videos.get(video, [])
         first = video * plan.chunks * plan.batch_size
         seed = int(p.all_seeds[first]) if first < len(p.all_seeds) else int(p.seed)
-        infotext = processed.infotext(p, first)
-        basename = unique_basename(directory, f"zs2-{seed}")
-        files = write_videos(
-            np.stack([np.asarray(image.convert("RGB")) for image in images]),
-            directory,
-            basename,
-            params.formats,
-            fps=params.fps,
-            loop=params.loop,
-            comment=infotext,
-        )
-        write_text(directory / f"{basename}.txt", infotext)
+        count, reason = frames.report(run, video)
+        report = {"video": offset + video, "seed": seed, "requested": params.frames, "frames": count}
+        report.update(reason=reason, errors=[])
+        reports.append(report)
+        if reason:
+            console(f"video {offset + video}: {count} of {params.frames} frames: {reason}")
+        if not images:
+            continue
+        try:
+            infotext = processed.infotext(p, first)
+            basename = unique_basename(directory, f"zs2-{seed}")
+            files = write_videos(
+                np.stack([np.asarray(image.convert("RGB")) for image in images]),
+                directory,
+                basename,
+                params.formats,
+                fps=params.fps,
+                loop=params.loop,
+                comment=infotext,
+            )
+            write_text(directory / f"{basename}.txt", infotext)
+        except Exception as error:  # disk full, no permission, an encoder's failure: reported
+            message = f"the video could not be written: {type(error).__name__}: {error}"
+            console(message)
+            report["errors"].append(message)
+            continue
         for path in files.values():
             console(f"wrote {path} ({len(images)} frames)")
-        saved.append(SavedVideo(video, seed, files, infotext))
-    return saved
+        saved.append(SavedVideo(offset + video, seed, files, infotext))
+    return saved, reports
 
 
 def show_in_results(processed: Any, saved: list[SavedVideo]) -> None:
-    """Append each video's GIF/WebP to the gallery, name its files below it, hand its paths to the page."""
+    """Append each video's GIF/WebP to the gallery and name its files below it."""
     lines = []
     for video in saved:
         shown = next((video.files[f] for f in GALLERY_FORMATS if f in video.files), None)
@@ -112,7 +143,6 @@ def show_in_results(processed: Any, saved: list[SavedVideo]) -> None:
         lines += [f"{PREFIX} {path}" for path in video.files.values()]
     if lines:
         processed.comments = (processed.comments or "") + "\n".join(lines) + "\n"
-    _add_to_info(processed, [_page_entry(video, fmt, path) for video, fmt, path in _files(saved)])
 
 
 def _files(saved: list[SavedVideo]) -> list[tuple[SavedVideo, str, Path]]:
@@ -135,17 +165,59 @@ def _api_entry(video: SavedVideo, fmt: str, path: Path) -> dict[str, Any]:
     return {**_entry(video, fmt), "filename": path.name, "data": data}
 
 
-def _add_to_info(processed: Any, entries: list[dict[str, Any]]) -> None:
-    """Put ``entries`` in the ``info`` JSON under ``API_KEY``.
+@dataclass
+class Collected:
+    """The videos and reports of one request: one run, or every cell of an X/Y/Z plot."""
 
-    ``info`` is built by ``processed.js()`` after the scripts ran; this wraps that method on this
-    result object only. PNG frames are not repeated there: they are the response's ``images``.
+    request: Any
+    videos: list[dict[str, Any]] = field(default_factory=list)
+    report: list[dict[str, Any]] = field(default_factory=list)
+
+
+_LAST: list[Collected] = []
+
+
+def _collector(p: Any) -> Collected:
+    """The request's collection: a script that runs ``process_images`` once per cell (X/Y/Z plot)
+    copies ``p`` for each, and the copies share the request's ``script_args``; a new request has new
+    ones. Only the last request's collection is kept."""
+    request = getattr(p, "script_args", None)
+    if _LAST and request is not None and _LAST[0].request is request:
+        return _LAST[0]
+    _LAST[:] = [Collected(request)]
+    return _LAST[0]
+
+
+def _attach(processed: Any, collected: Collected) -> None:
+    """Make ``processed.js()`` (the ``info`` JSON) list the request's videos and reports.
+
+    The result's class becomes a subclass whose ``js`` adds them to the host's own JSON; a copy of
+    the result (the X/Y/Z plot's grid result is a copy of its first cell's) keeps both, and its own
+    fields, so every cell's videos reach the response. PNG frames are not repeated there: they are
+    the response's ``images``.
     """
-    original_js = processed.js
+    cls = type(processed)
+    if not issubclass(cls, _VideoInfo):
+        processed.__class__ = _with_video_info(cls)
+    processed.zs2_collected = collected
 
-    def js() -> str:
-        info = json.loads(original_js())
-        info[API_KEY] = entries
-        return json.dumps(info)
 
-    processed.js = js
+class _VideoInfo:
+    """Marks a result class made by :func:`_with_video_info`."""
+
+
+_CLASSES: dict[type, type] = {}
+
+
+def _with_video_info(cls: type) -> type:
+    """``cls`` with a ``js`` that adds ``API_KEY`` and ``REPORT_KEY`` (one subclass per host class)."""
+    if cls not in _CLASSES:
+
+        def js(self: Any) -> str:
+            info = json.loads(cls.js(self))
+            info[API_KEY] = self.zs2_collected.videos
+            info[REPORT_KEY] = self.zs2_collected.report
+            return json.dumps(info)
+
+        _CLASSES[cls] = type(cls.__name__, (cls, _VideoInfo), {"js": js, "__module__": cls.__module__})
+    return _CLASSES[cls]

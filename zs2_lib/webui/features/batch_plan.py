@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from zs2_lib.names import console
 from zs2_lib.webui.run import Feature, Run
 
@@ -28,7 +30,12 @@ class BatchPlan(Feature):
         self._turn_off_incompatible(run)
 
     def _turn_off_incompatible(self, run: Run) -> None:
-        """Through ``p.override_settings``, which A1111 applies after ``before_process`` and restores."""
+        """Through ``p.override_settings``, which A1111 applies after ``before_process``.
+
+        A1111 restores overrides only with ``override_settings_restore_afterwards`` (and only for
+        settings stored in its config), so the run restores what it turned off itself, on its undo
+        stack: the stored value, or the request's own override where the request keeps its overrides.
+        """
         p = run.p
         turned_off = [
             key
@@ -41,7 +48,22 @@ class BatchPlan(Feature):
                 turned_off.append(attribute)
         if not turned_off:
             return
+        keep_request = not getattr(p, "override_settings_restore_afterwards", True)
+        for key in dict.fromkeys(turned_off):
+            if key in INCOMPATIBLE_SETTINGS:
+                after = p.override_settings[key] if keep_request and key in p.override_settings else None
+                _restore_after_run(run, key, run.host.stored_option(key) if after is None else after)
         overrides = {**p.override_settings, **{key: INCOMPATIBLE_SETTINGS[key] for key in turned_off}}
         run.set_attribute(p, "override_settings", overrides)
         names = ", ".join(dict.fromkeys(turned_off))
         console(f"turned off for this run (incompatible with temporal momentum): {names}")
+
+
+def _restore_after_run(run: Run, key: str, value: Any) -> None:
+    """When the run ends, ``key`` is ``value`` again, unless something other than ZS² changed it."""
+
+    def restore() -> None:
+        if run.host.stored_option(key) == INCOMPATIBLE_SETTINGS[key]:
+            run.host.set_option(key, value)
+
+    run.undo.callback(restore)

@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from zs2_lib.frame_rng import VideoNoiseRNG
-from zs2_lib.params import ZS2Params
 from zs2_lib.webui.run import Feature, Run
 
 
@@ -30,14 +29,14 @@ class InitialNoise(Feature):
     def batch(self, run: Run) -> None:
         if run.position.chunk == 0:
             self.passes.clear()  # a new video starts fresh
-        rng = self._pass(hires=False).rng(run.p.rng, run.params, run.position.first_frame)
+        rng = self._pass(hires=False).rng(run.p.rng, run, run.position.first_frame)
         run.set_attribute(run.p, "rng", rng)
 
     def sampling(self, run: Run, noise: torch.Tensor) -> None:
         """Hires fix: its fresh noise follows the same dependency chain, edited in place."""
         if not getattr(run.p, "is_hr_pass", False):
             return
-        rng = self._pass(hires=True).rng(run.p.rng, run.params, run.position.first_frame)
+        rng = self._pass(hires=True).rng(run.p.rng, run, run.position.first_frame)
         noise.copy_(rng.start(noise.clone()))
         run.set_attribute(run.p, "rng", rng)
 
@@ -59,11 +58,19 @@ class PassNoise:
         self.step_state: dict[Hashable, torch.Tensor] = {}
         self._last: VideoNoiseRNG | None = None
 
-    def rng(self, base: Any, params: ZS2Params, first_frame: int) -> VideoNoiseRNG:
-        """A new RNG for this pass of the next chunk, chained to the previous chunk's."""
+    def rng(self, base: Any, run: Run, first_frame: int) -> VideoNoiseRNG:
+        """A new RNG for this pass of the next chunk, chained to the previous chunk's.
+
+        The host's per-image draw lets the search draw frame by frame (memory independent of R).
+        """
         if self._last is not None and self._last.chain is not None:
             self.state = self._last.chain.state
         self._last = VideoNoiseRNG(
-            base, params, first_frame=first_frame, state=self.state, step_state=self.step_state
+            base,
+            run.params,
+            first_frame=first_frame,
+            state=self.state,
+            step_state=self.step_state,
+            frame_draw=run.host.frame_draw(base),
         )
         return self._last

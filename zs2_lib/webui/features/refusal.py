@@ -1,13 +1,18 @@
-"""Invalid settings are refused at the first noise draw, the earliest point whose error reaches the user.
+"""Invalid settings are refused before A1111 does any work a refusal would waste or leave behind.
 
-Script hooks cannot stop a generation (A1111 catches and logs their exceptions); an exception from
-``p.rng.next()`` is shown by the UI's error box and answered with its status code by the API (422
-for invalid settings), before any sampling.
+Script hooks cannot stop a generation (A1111 catches and logs their exceptions). The first method of
+``p`` that ``process_images`` calls after the scripts' ``before_process`` is
+``p.get_token_merging_ratio()``: an exception from it is shown by the UI's error box and answered
+with its status code by the API (422 for invalid settings), before the prompt is encoded,
+``params.txt`` is written or anything is sampled. What has happened by then: the other scripts'
+``before_process``, and the request's own ``override_settings`` applied (A1111 restores them unless
+the request says not to; a checkpoint named there is loaded). ``p.rng`` refuses too, in case another
+caller of ``process_images_inner`` skips that method.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -29,10 +34,16 @@ class RefusingRNG:
 
 
 class Refusal(Feature):
-    """Every batch's ``p.rng`` refuses with ``error``."""
+    """``p.get_token_merging_ratio`` and every batch's ``p.rng`` refuse with ``error``."""
 
     def __init__(self, error: Exception) -> None:
         self.error = error
+
+    def install(self, run: Run) -> None:
+        def refuse(*args: Any, **kwargs: Any) -> NoReturn:
+            raise self.error
+
+        run.set_attribute(run.p, "get_token_merging_ratio", refuse)
 
     def batch(self, run: Run) -> None:
         run.set_attribute(run.p, "rng", RefusingRNG(run.p.rng, self.error))
