@@ -16,8 +16,8 @@ own time (functions under ``zs2_lib``), as a share of all samples.
 
 Usage: ``python benchmarks/bench_overhead.py --webui /path/to/stable-diffusion-webui
 [--python /path/to/webui/venv/bin/python] [--ckpt other.safetensors] [--frames 16] [--size 128]
-[--steps 8] [--rounds 5] [--profile]``. Targets: all ≤ 1.05× plain for the tiny checkpoint on CPU,
-≤ 1.02× for the SD 1.5 architecture.
+[--steps 8] [--rounds 5] [--variants "all, gif" ...] [--profile]``. Targets: all ≤ 1.05× plain
+for the tiny checkpoint on CPU, ≤ 1.02× for the SD 1.5 architecture.
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128, help="image width and height in pixels")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--variants", nargs="+", help="only these variants (plain is always run)")
     parser.add_argument("--profile", action="store_true", help="sample the server with py-spy (needs py-spy)")
     args = parser.parse_args()
     if not args.webui:
@@ -128,6 +129,11 @@ def main() -> None:
         "seed": 1,
     }
     table = variants(args.frames)
+    if args.variants:
+        unknown = set(args.variants) - set(table)
+        if unknown:
+            parser.error(f"unknown variants {sorted(unknown)}; known: {', '.join(table)}")
+        table = {name: zs2 for name, zs2 in table.items() if name == "plain" or name in args.variants}
     times: dict[str, list[float]] = {name: [] for name in table}
     try:
         server.wait_ready()
