@@ -9,7 +9,14 @@ import pytest
 from zs2_lib.chunking import ChunkPlan
 from zs2_lib.params import ZS2Params
 from zs2_lib.webui.features.frames import Frames
-from zs2_lib.webui.run import Run
+from zs2_lib.webui.run import Run, finish_stale_runs
+
+
+@pytest.fixture(autouse=True)
+def _finish_runs():
+    """These tests read a run's frames after generating; finish the runs when each test ends."""
+    yield
+    finish_stale_runs()
 
 
 class Host:

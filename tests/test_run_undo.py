@@ -201,7 +201,7 @@ def leftovers(p: FakeProcessing, before: dict[str, Any], host: FakeHost) -> list
     found += [f"sampler.{name}" for name in vars(p.sampler)]
     if hooks_on(host.model):
         found.append(f"{hooks_on(host.model)} hooks on the UNet")
-    found += ["a live run"] * len(active_runs())
+    found += ["a live run"] * sum(run.p is p for run in active_runs())
     return found
 
 
