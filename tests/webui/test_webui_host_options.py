@@ -10,17 +10,37 @@ from tests.webui.webui_client import consecutive_change, max_abs_diff, txt2img_r
 REQUEST = {"steps": 6, "seed": 4242, "sampler_name": "DDIM"}
 
 
+# 256x64 (latents 32x8): Hypertile's smallest U-Net tile is 16 latents, so the 32-wide depth-0
+# attention splits into 2 tiles (at 64x64 and 128x128 it never tiles and changes nothing).
+OPTION_SIZE = {"width": 256, "height": 64}
+
+
 @pytest.mark.parametrize(
-    "settings",
-    [{"token_merging_ratio": 0.5}, {"hypertile_enable_unet": True, "hypertile_max_tile_unet": 64}],
+    ("settings", "name"),
+    [
+        ({"token_merging_ratio": 0.5}, "token_merging_ratio"),
+        ({"hypertile_enable_unet": True, "hypertile_max_tile_unet": 64}, "hypertile_enable_unet"),
+    ],
     ids=["token merging", "hypertile"],
 )
-def test_incompatible_options_are_turned_off_for_the_run(zs2_server, settings):
+def test_incompatible_options_are_turned_off_for_the_run(zs2_server, settings, name, measure):
     """Both rearrange the rows attn1 sees; ZS² turns them off for its run, so the result is as without."""
-    plain = zs2_server.ok(txt2img_request(zs2_args(), **REQUEST))
-    with_option = zs2_server.ok(txt2img_request(zs2_args(), override_settings=settings, **REQUEST))
-    assert max_abs_diff(with_option.frames, plain.frames) == 0
-    assert "turned off for this run" in zs2_server.log_tail(40)
+    request = {**REQUEST, **OPTION_SIZE}
+    # At this size the option changes the frames when ZS² is off: the equality below means something.
+    off_plain = zs2_server.ok(txt2img_request(batch_size=8, **request))
+    off_with_option = zs2_server.ok(txt2img_request(batch_size=8, override_settings=settings, **request))
+    effect = max_abs_diff(off_with_option.frames, off_plain.frames)
+    plain = zs2_server.ok(txt2img_request(zs2_args(), **request))
+    log_start = len(zs2_server.log_text())
+    with_option = zs2_server.ok(txt2img_request(zs2_args(), override_settings=settings, **request))
+    log = zs2_server.log_text()[log_start:]  # this request's lines only
+    diff = max_abs_diff(with_option.frames, plain.frames)
+    measure(f"{name}: changes the frames by up to {effect} with ZS² off; ZS² on with vs without: {diff}")
+    assert effect > 0
+    assert diff == 0
+    turned_off = [line for line in log.splitlines() if "turned off for this run" in line]
+    assert len(turned_off) == 1, log[-2000:]
+    assert name in turned_off[0]
 
 
 def test_momentum_follows_the_unet_when_a_refiner_swaps_it(zs2_server, measure):
