@@ -18,6 +18,10 @@ STEPS = 10  # as the README's sampler table; at 4 steps the first-step noise dom
 MAX_RATIO = 0.25  # consecutive-frame change with ZS² on / off at the same seed (measured 0.13-0.16)
 ANCESTRAL = ("Euler a", "DPM2 a", "DPM++ 2S a")  # fresh noise every step, through p.rng
 INDEPENDENT_FACTOR = 0.6  # dependent sampler noise changes frames less than this x independent noise
+# Two float kernels computing the same thing (InvokeAI vs sdp attention, one 24-row UNet call vs three
+# of 8) round differently; after 0..255 quantisation that moves a pixel by a level or two at most.
+# Measured: 1, with ZS² on and off.
+KERNEL_TOLERANCE = 2
 LONG_PROMPT = (
     "a highly detailed cinematic photograph of a red fox running through fresh powder snow in a quiet "
     "pine forest at golden hour, soft warm backlight, long shadows, drifting snowflakes, shallow depth of "
@@ -93,9 +97,11 @@ def test_attention_implementations_agree(zs2_server, sdp_server, measure):
         f"sdp change ratio on/off {ratio_sdp:.3f}"
     )
     assert ratio_sdp < MAX_RATIO
-    # Same frames up to float rounding of the two attention kernels (a wrong hook would differ by tens).
-    assert zs2_max <= max(4, 2 * off_max)
-    assert zs2_mean < 0.5
+    # Same frames up to float rounding of the two attention kernels (a wrong hook would differ by tens),
+    # with ZS² as without it: a fixed bound, not one that grows with the ZS²-off difference.
+    assert off_max <= KERNEL_TOLERANCE
+    assert zs2_max <= KERNEL_TOLERANCE
+    assert zs2_mean < 0.01
 
 
 @pytest.mark.parametrize(
