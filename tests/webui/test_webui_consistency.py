@@ -145,5 +145,8 @@ def test_prompt_forms_and_batch_cond_uncond(zs2_server, label, prompt, negative,
         f"{rows_split[: len(rows_split) // steps]} x{steps}; batch_cond_uncond on vs off: max diff "
         f"{difference}, mean {mean:.4f}"
     )
-    assert difference <= 4
-    assert mean < 0.5
+    if rows_batched == rows_split:
+        assert difference == 0  # the same UNet calls with the same rows: the same frames
+    else:
+        assert difference <= KERNEL_TOLERANCE
+    assert mean < 0.01
