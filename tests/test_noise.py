@@ -22,6 +22,14 @@ from zs2_lib.noise import (
 SD15_LATENT = (4, 64, 64)
 
 
+def lambda_error_bound(lam: float) -> float:
+    """How far the exact solver may miss λ: relative 1e-3 plus float32 rounding (measured ≤ 1.2e-7).
+
+    Relative, so that at λ = 1e-4 a miss of 100 % (which an absolute 1e-4 would accept) fails.
+    """
+    return 1e-3 * lam + 1e-7
+
+
 def draws_for(frames: int, shape=SD15_LATENT, candidates: int = 10, seed: int = 0) -> torch.Tensor:
     return torch.randn(candidates, frames, *shape, generator=torch.Generator().manual_seed(seed))
 
@@ -83,7 +91,8 @@ def test_exact_solver_meets_lambda_wherever_a_root_exists(debias):
         chain = dependency_chain(draws, lam, debias=debias)
         reachable = float(criterion(draws[:, 1], prev).max())  # D(ε̃, p) = D at α = 0 bounds the root
         if lam <= min(reachable, float(criterion(-prev, prev))):
-            assert abs(float(criterion(chain.noise[1], chain.noise[0])) - lam) < 1e-4, lam
+            measured = float(criterion(chain.noise[1], chain.noise[0]))
+            assert abs(measured - lam) <= lambda_error_bound(lam), (lam, measured)
             hits += 1
     assert hits >= 20
 
@@ -212,7 +221,8 @@ def test_per_frame_lambdas_apply_to_their_frames():
     lams = [0.0, 0.001, 0.01, 0.1, 1.0]
     noise = dependency_noise(draws, lams)
     for f in range(1, 5):
-        assert float(criterion(noise[f], noise[f - 1])) == pytest.approx(lams[f], abs=1e-4)
+        measured = float(criterion(noise[f], noise[f - 1]))
+        assert abs(measured - lams[f]) <= lambda_error_bound(lams[f]), (f, lams[f], measured)
     with pytest.raises(ValueError, match="lambdas"):
         dependency_noise(draws, [0.1, 0.2])
 

@@ -9,10 +9,14 @@ of the ``zs2`` test server. It is not part of ZS² Video and is never imported b
   ``shared.sd_model.model.diffusion_model`` that records each call's batch rows and, when enabled,
   raises ``RuntimeError`` on that call. The hook removes itself in ``postprocess`` and in a wrapped
   ``p.close`` (A1111's ``closing(p)`` calls it after exceptions too); ``close_calls`` counts how
-  often that wrapper ran, i.e. whether another script dropped it.
+  often that wrapper ran, i.e. whether another script dropped it. While tracing, a global forward
+  pre-hook also records each call of any UNet (``UNetModel``) as ``[id of the UNet object, forward
+  pre-hooks on its attn1 modules]`` in ``unet_calls``, so a test can see which UNet object sampled
+  (a refiner swaps it) and whether ZS² hooks sat on that very object; it goes with the UNet hook.
 * ``GET /zs2-fault/hooks`` reports how many forward (pre-)hooks sit on the current UNet and its
-  submodules, the global module hooks, the CFG denoiser callbacks, and the injector's own state, so
-  a test can see directly whether anything was left behind after a failed or interrupted run.
+  submodules, the global module hooks, the CFG denoiser callbacks, the current UNet's ``id``
+  (``unet_id``) and the injector's own state, so a test can see directly whether anything was left
+  behind after a failed or interrupted run.
 """
 
 import gradio as gr
@@ -24,12 +28,14 @@ MESSAGE = "ZS2 Fault Injector: injected failure at UNet call"
 
 _state = {
     "handle": None,
+    "global_handle": None,
     "armed": 0,
     "raised": 0,
     "removed_in_postprocess": 0,
     "removed_in_close": 0,
     "close_calls": 0,
     "last_rows": [],
+    "unet_calls": [],
 }
 
 
@@ -37,7 +43,15 @@ def _unet():
     return shared.sd_model.model.diffusion_model
 
 
+def _attn1_pre_hooks(unet):
+    return sum(len(m._forward_pre_hooks) for name, m in unet.named_modules() if name.endswith("attn1"))
+
+
 def _remove_hook():
+    global_handle = _state["global_handle"]
+    if global_handle is not None:
+        global_handle.remove()
+        _state["global_handle"] = None
     handle = _state["handle"]
     if handle is None:
         return False
@@ -66,6 +80,8 @@ class ZS2FaultInjector(scripts.Script):
         limit = int(at_call or 2) if enabled else 0
         rows = []
         _state["last_rows"] = rows
+        unet_calls = []
+        _state["unet_calls"] = unet_calls
 
         def hook(module, inputs):
             rows.append(int(inputs[0].shape[0]) if inputs else -1)
@@ -73,7 +89,15 @@ class ZS2FaultInjector(scripts.Script):
                 _state["raised"] += 1
                 raise RuntimeError(f"{MESSAGE} {limit}")
 
+        def record_unet_call(module, inputs):
+            if type(module).__name__ == "UNetModel":
+                unet_calls.append([id(module), _attn1_pre_hooks(module)])
+
         _state["handle"] = _unet().register_forward_pre_hook(hook)
+        if trace:
+            _state["global_handle"] = torch.nn.modules.module.register_module_forward_pre_hook(
+                record_unet_call
+            )
         _state["armed"] += 1
         original_close = p.close
 
@@ -103,8 +127,9 @@ def _hook_report():
         "global_forward_hooks": len(torch.nn.modules.module._global_forward_hooks),
         "cfg_denoiser_callbacks": len(script_callbacks.callback_map["callbacks_cfg_denoiser"]),
         "cfg_denoised_callbacks": len(script_callbacks.callback_map["callbacks_cfg_denoised"]),
-        "injector_hook_present": _state["handle"] is not None,
-        "injector": {k: v for k, v in _state.items() if k != "handle"},
+        "unet_id": id(unet),
+        "injector_hook_present": _state["handle"] is not None or _state["global_handle"] is not None,
+        "injector": {k: v for k, v in _state.items() if k not in ("handle", "global_handle")},
     }
 
 

@@ -5,22 +5,42 @@ from __future__ import annotations
 import pytest
 
 from tests.webui.test_webui_off_and_recovery import HOOK_COUNTS
-from tests.webui.webui_client import consecutive_change, max_abs_diff, txt2img_request, zs2_args
+from tests.webui.webui_client import FAULT_TITLE, consecutive_change, max_abs_diff, txt2img_request, zs2_args
 
 REQUEST = {"steps": 6, "seed": 4242, "sampler_name": "DDIM"}
 
 
+# 256x64 (latents 32x8): Hypertile's smallest U-Net tile is 16 latents, so the 32-wide depth-0
+# attention splits into 2 tiles (at 64x64 and 128x128 it never tiles and changes nothing).
+OPTION_SIZE = {"width": 256, "height": 64}
+
+
 @pytest.mark.parametrize(
-    "settings",
-    [{"token_merging_ratio": 0.5}, {"hypertile_enable_unet": True, "hypertile_max_tile_unet": 64}],
+    ("settings", "name"),
+    [
+        ({"token_merging_ratio": 0.5}, "token_merging_ratio"),
+        ({"hypertile_enable_unet": True, "hypertile_max_tile_unet": 64}, "hypertile_enable_unet"),
+    ],
     ids=["token merging", "hypertile"],
 )
-def test_incompatible_options_are_turned_off_for_the_run(zs2_server, settings):
+def test_incompatible_options_are_turned_off_for_the_run(zs2_server, settings, name, measure):
     """Both rearrange the rows attn1 sees; ZS² turns them off for its run, so the result is as without."""
-    plain = zs2_server.ok(txt2img_request(zs2_args(), **REQUEST))
-    with_option = zs2_server.ok(txt2img_request(zs2_args(), override_settings=settings, **REQUEST))
-    assert max_abs_diff(with_option.frames, plain.frames) == 0
-    assert "turned off for this run" in zs2_server.log_tail(40)
+    request = {**REQUEST, **OPTION_SIZE}
+    # At this size the option changes the frames when ZS² is off: the equality below means something.
+    off_plain = zs2_server.ok(txt2img_request(batch_size=8, **request))
+    off_with_option = zs2_server.ok(txt2img_request(batch_size=8, override_settings=settings, **request))
+    effect = max_abs_diff(off_with_option.frames, off_plain.frames)
+    plain = zs2_server.ok(txt2img_request(zs2_args(), **request))
+    log_start = len(zs2_server.log_text())
+    with_option = zs2_server.ok(txt2img_request(zs2_args(), override_settings=settings, **request))
+    log = zs2_server.log_text()[log_start:]  # this request's lines only
+    diff = max_abs_diff(with_option.frames, plain.frames)
+    measure(f"{name}: changes the frames by up to {effect} with ZS² off; ZS² on with vs without: {diff}")
+    assert effect > 0
+    assert diff == 0
+    turned_off = [line for line in log.splitlines() if "turned off for this run" in line]
+    assert len(turned_off) == 1, log[-2000:]
+    assert name in turned_off[0]
 
 
 def test_momentum_follows_the_unet_when_a_refiner_swaps_it(zs2_server, measure):
@@ -28,15 +48,18 @@ def test_momentum_follows_the_unet_when_a_refiner_swaps_it(zs2_server, measure):
     give the same video: the hooks move to the new UNet at the switch."""
     clean = {key: zs2_server.hooks()[key] for key in HOOK_COUNTS}
     plain = zs2_server.ok(txt2img_request(zs2_args(), **REQUEST))
+    traced = {FAULT_TITLE: {"args": [False, 2, True]}}  # records which UNet object each call ran on
     refined = zs2_server.ok(
         txt2img_request(
             zs2_args(),
             refiner_checkpoint="tiny-b",
             refiner_switch_at=0.5,
             override_settings={"sd_checkpoints_limit": 2},
+            alwayson_scripts=traced,
             **REQUEST,
         )
     )
+    unet_calls = zs2_server.hooks()["injector"]["unet_calls"]
     off = zs2_server.ok(
         txt2img_request(
             batch_size=8,
@@ -48,9 +71,21 @@ def test_momentum_follows_the_unet_when_a_refiner_swaps_it(zs2_server, measure):
     )
     diff = max_abs_diff(refined.frames, plain.frames)
     ratio = consecutive_change(refined.frames) / consecutive_change(off.frames)
+    unets = list(dict.fromkeys(unet for unet, _ in unet_calls))
+    hooks = {unet: sorted({count for u, count in unet_calls if u == unet}) for unet in unets}
+    order = "".join(str(unets.index(unet)) for unet, _ in unet_calls)
     measure(
-        f"refiner swapping the UNet mid-run: max diff vs no refiner {diff}; change ratio on/off {ratio:.3f}"
+        f"refiner swapping the UNet mid-run: max diff vs no refiner {diff}; change ratio on/off {ratio:.3f}; "
+        f"UNet object per call {order}, attn1 pre-hooks on each {list(hooks.values())}"
     )
+    # The refiner really ran: A1111 names it in the infotext, and a second UNet object sampled the
+    # second half, after the first, each with ZS²'s hooks (one per attn1) on it while it ran.
+    assert "Refiner: tiny-b" in refined.info["infotexts"][0], refined.info["infotexts"][0]
+    assert len(unets) == 2, unet_calls
+    assert order == "".join(sorted(order)), order  # first the base UNet, then the refiner's
+    assert hooks[unets[0]] == hooks[unets[1]], hooks
+    assert len(hooks[unets[0]]) == 1, hooks
+    assert hooks[unets[0]][0] > 0
     assert diff == 0
     assert ratio < 0.5
     assert {key: zs2_server.hooks()[key] for key in HOOK_COUNTS} == clean

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from tests.webui.test_webui_off_and_recovery import HOOK_COUNTS
+from tests.webui.test_webui_video import assert_frames_in_order, decode_gif, decode_mp4, video_files
 from tests.webui.webui_client import consecutive_change, max_abs_diff, txt2img_request, zs2_args
 
 # Chunked and one-batch runs do the same per-frame arithmetic; the only possible difference is a
@@ -37,6 +38,21 @@ def test_forty_frames_in_chunks_of_eight_equal_one_batch(zs2_server, sampler, me
     assert diff <= JOIN_TOLERANCE
     assert video_frames(chunked) == 40
     assert [v["format"] for v in chunked.info["zs2_videos"]] == ["mp4", "gif"]
+
+
+def test_a_forty_frame_video_in_chunks_holds_every_frame_in_order(zs2_server, tmp_path, measure):
+    """λ 1, μ 0: frames that differ; MP4 and GIF frame i best match PNG frame i across all 5 chunks."""
+    body = {"sampler_name": "DDIM", "steps": 4, "seed": 2026}
+    result = zs2_server.ok(
+        txt2img_request(zs2_args(frames=40, chunk=8, **{"lambda": 1.0, "mu": 0.0}), **body)
+    )
+    assert len(result.frames) == 40
+    files = video_files(result)
+    (tmp_path / "video.mp4").write_bytes(files["mp4"])
+    gif_frames, _ = decode_gif(files["gif"])
+    for fmt, video in (("mp4", decode_mp4(tmp_path / "video.mp4")), ("gif", gif_frames)):
+        own, other = assert_frames_in_order(video, result.frames)
+        measure(f"40 frames, {fmt} in order: own frame at most {own:.1f}, any other at least {other:.1f}")
 
 
 def test_uneven_chunks_leave_the_spare_frames_out_of_the_video(zs2_server):

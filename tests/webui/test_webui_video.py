@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.webui.webui_client import (
@@ -25,7 +26,7 @@ from zs2_lib.params import ZS2Params
 FRAMES = 8
 
 
-def _gif_frames(data: bytes) -> tuple[list[np.ndarray], dict]:
+def decode_gif(data: bytes) -> tuple[list[np.ndarray], dict]:
     with Image.open(io.BytesIO(data)) as gif:
         info = dict(gif.info)
         frames = []
@@ -36,15 +37,30 @@ def _gif_frames(data: bytes) -> tuple[list[np.ndarray], dict]:
     return frames, info
 
 
-def _mp4_frames(path: Path) -> list[np.ndarray] | None:
-    """The MP4's frames through imageio-ffmpeg, or None where imageio is not installed."""
-    try:
-        import imageio.v2 as imageio
-        import imageio_ffmpeg  # noqa: F401  - the ffmpeg plugin needs it
-    except ImportError:
-        return None
+def decode_mp4(path: Path) -> list[np.ndarray]:
+    """The MP4's frames through imageio-ffmpeg (the extension's own dependency: the test skips, never
+    passes silently, where it is missing)."""
+    imageio = pytest.importorskip("imageio.v2")
+    pytest.importorskip("imageio_ffmpeg")  # the ffmpeg plugin needs it
     with imageio.get_reader(str(path), format="FFMPEG") as reader:
         return [np.asarray(frame)[..., :3].copy() for frame in reader]
+
+
+def assert_frames_in_order(video: list[np.ndarray], frames: list[np.ndarray]) -> tuple[float, float]:
+    """Every video frame i is closest (mean |difference|) to frame i of ``frames``, none missing or
+    extra; returns (largest distance to its own frame, smallest distance to another frame)."""
+    assert len(video) == len(frames)
+    distance = np.array(
+        [[np.abs(v.astype(np.float64) - f.astype(np.float64)).mean() for f in frames] for v in video]
+    )
+    best = distance.argmin(axis=1).tolist()
+    assert best == list(range(len(frames))), f"video frame i best matches frame {best}"
+    others = distance + np.diag(np.full(len(frames), np.inf))
+    return float(np.diag(distance).max()), float(others.min())
+
+
+def video_files(result) -> dict[str, bytes]:
+    return {v["format"]: base64.b64decode(v["data"]) for v in result.info["zs2_videos"]}
 
 
 def test_zs2_returns_frames_and_videos(zs2_server, tmp_path, measure):
@@ -71,20 +87,19 @@ def test_zs2_returns_frames_and_videos(zs2_server, tmp_path, measure):
     assert mp4[4:8] == b"ftyp", mp4[:16]
     path = tmp_path / "video.mp4"
     path.write_bytes(mp4)
-    mp4_frames = _mp4_frames(path)
-    if mp4_frames is not None:
-        assert len(mp4_frames) == FRAMES
-        assert mp4_frames[0].shape == (64, 64, 3)
-        mp4_error = mean_abs_diff(mp4_frames, result.frames)
-        measure(f"mp4: {len(mp4_frames)} frames, mean |mp4 - PNG frames| = {mp4_error:.2f} (0-255)")
-        assert mp4_error < 40  # lossy yuv420 of 64x64 noise-like frames, but the same pictures
+    mp4_frames = decode_mp4(path)
+    assert len(mp4_frames) == FRAMES
+    assert mp4_frames[0].shape == (64, 64, 3)
+    mp4_error = mean_abs_diff(mp4_frames, result.frames)
+    measure(f"mp4: {len(mp4_frames)} frames, mean |mp4 - PNG frames| = {mp4_error:.2f} (0-255)")
+    assert mp4_error < 40  # lossy yuv420 of 64x64 noise-like frames, but the same pictures
 
     # GIF: header, one GIF frame per frame, looping forever, close to the PNGs, the infotext as comment.
     # GIF delays are centiseconds: 1000/8 = 125 ms is written as 10 * round(12.5) = 120 ms (documented
     # in zs2_lib/video.py), i.e. it plays at 8.33 fps.
     gif = data["gif"]
     assert gif[:6] == b"GIF89a", gif[:16]
-    gif_frames, gif_info = _gif_frames(gif)
+    gif_frames, gif_info = decode_gif(gif)
     assert len(gif_frames) == FRAMES
     assert gif_frames[0].shape == (64, 64, 3)
     assert gif_info["durations"] == [max(20, 10 * round(100 / 8))] * FRAMES == [120] * FRAMES
@@ -94,6 +109,21 @@ def test_zs2_returns_frames_and_videos(zs2_server, tmp_path, measure):
     gif_error = mean_abs_diff(gif_frames, result.frames)
     measure(f"gif: {len(gif_frames)} frames, mean |gif - PNG frames| = {gif_error:.2f} (0-255)")
     assert gif_error < 20  # 256-colour palette
+
+
+def test_videos_hold_every_frame_in_order(zs2_server, tmp_path, measure):
+    """Frames that differ a lot (λ 1, μ 0: change ~50 levels, 4x the MP4's error): MP4 and GIF frame i
+    must be frame i, so a shift, a swap, a dropped or a doubled frame fails."""
+    result = zs2_server.ok(txt2img_request(zs2_args(**{"lambda": 1.0, "mu": 0.0}), seed=2025))
+    files = video_files(result)
+    (tmp_path / "video.mp4").write_bytes(files["mp4"])
+    gif_frames, _ = decode_gif(files["gif"])
+    for fmt, video in (("mp4", decode_mp4(tmp_path / "video.mp4")), ("gif", gif_frames)):
+        own, other = assert_frames_in_order(video, result.frames)
+        measure(
+            f"{fmt} frames in order: distance to its own PNG frame at most {own:.1f}, to any other at "
+            f"least {other:.1f} (consecutive change {consecutive_change(result.frames):.1f})"
+        )
 
 
 def test_zs2_saves_videos_infotext_and_frames(zs2_server):
@@ -174,7 +204,7 @@ def test_batch_count_two_makes_two_videos(zs2_server, measure):
         difference = max_abs_diff(frames, alone.frames)
         measure(f"n_iter 2: batch {batch} vs a single request at seed {seed}: max diff {difference}")
         assert difference == 0
-        gif_frames, _ = _gif_frames(base64.b64decode(videos[batch]["data"]))
+        gif_frames, _ = decode_gif(base64.b64decode(videos[batch]["data"]))
         assert len(gif_frames) == FRAMES
         assert mean_abs_diff(gif_frames, frames) < 20
 
@@ -192,7 +222,7 @@ def test_hires_fix(zs2_server, measure):
     off = zs2_server.ok(txt2img_request(batch_size=FRAMES, seed=901, **hires))
     assert len(on.frames) == len(off.frames) == FRAMES
     assert on.frames[0].shape == (128, 128, 3)
-    gif_frames, _ = _gif_frames(base64.b64decode(on.info["zs2_videos"][0]["data"]))
+    gif_frames, _ = decode_gif(base64.b64decode(on.info["zs2_videos"][0]["data"]))
     assert len(gif_frames) == FRAMES
     assert gif_frames[0].shape == (128, 128, 3)
     ratio = consecutive_change(on.frames) / consecutive_change(off.frames)
