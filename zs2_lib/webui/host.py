@@ -35,3 +35,8 @@ class A1111:
         """Whether the sampler of that name draws its noise from Brownian trees (the SDE samplers)."""
         config = sd_samplers.find_sampler_config(name)
         return config is not None and bool(config.options.get("brownian_noise", False))
+
+    def empty_cond(self) -> torch.Tensor:
+        """The empty prompt's token embeddings (77 × width), which A1111 pads conds of unequal length with."""
+        empty = shared.sd_model.cond_stage_model_empty_prompt
+        return empty[0] if empty.dim() == 3 else empty
