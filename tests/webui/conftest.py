@@ -173,7 +173,8 @@ def _build_tiny_sdxl(root: Path, build: Path) -> Path:
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
         pytest.skip(f"tiny SDXL checkpoint not built by make_tiny_sdxl.py: {reason}")
-    _MEASUREMENTS.append(f"tiny SDXL: {done.stdout.strip().splitlines()[0]}")
+    stats = [line for line in done.stdout.splitlines() if line.startswith("redrew")]
+    _MEASUREMENTS.append(f"tiny SDXL built: {stats[0] if stats else done.stdout.strip()[-200:]}")
     return build
 
 

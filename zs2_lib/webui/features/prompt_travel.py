@@ -16,12 +16,13 @@ A1111's result types are rebuilt with ``type(x)(...)``, so this module imports n
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from zs2_lib.names import PREFIX
+from zs2_lib.names import PREFIX, console
 from zs2_lib.prompt_travel import Travel, TravelError, interpolate, merge_schedules, pad_tokens, parse
 from zs2_lib.webui.errors import RequestError
 from zs2_lib.webui.run import Feature, Run
@@ -34,10 +35,12 @@ class PromptTravel(Feature):
     """Wrap ``p.get_conds_with_caching`` so travel prompts give every frame its interpolated conditioning."""
 
     def __init__(self) -> None:
-        self.keyframe_rows = 0  # keyframe conditionings requested from A1111, for tests and benchmarks
+        self.frames = 0  # frame conditionings made, and the time it took (A1111's encoding included)
+        self.seconds = 0.0
 
     def install(self, run: Run) -> None:
         original = run.p.get_conds_with_caching
+        run.undo.callback(self._report)
 
         def get_conds_with_caching(function, prompts, steps, caches, extra_network_data, hires_steps=None):
             def compute(required: Any) -> Any:
@@ -51,7 +54,11 @@ class PromptTravel(Feature):
                     travel.validate(run.params.frames)
             except TravelError as error:
                 raise RequestError(f"{PREFIX} {error}") from None
-            return self._travel(run, travels, prompts, compute)
+            started = time.perf_counter()
+            result = self._travel(run, travels, prompts, compute)
+            self.seconds += time.perf_counter() - started
+            self.frames += len(prompts)
+            return result
 
         run.set_attribute(run.p, "get_conds_with_caching", get_conds_with_caching)
 
@@ -68,7 +75,6 @@ class PromptTravel(Feature):
                 keyframe_prompts.setdefault(prompt, len(keyframe_prompts))
         keyed = type(prompts)(list(keyframe_prompts), copy_from=prompts)
         result = compute(keyed)
-        self.keyframe_rows += len(keyed)
         multicond = hasattr(result, "batch")
         per_prompt = result.batch if multicond else result
         empty = run.host.empty_cond()
@@ -88,6 +94,10 @@ class PromptTravel(Feature):
             else:
                 out.append(_mix_schedules(entries[a], entries[b], t, tokens, empty))
         return type(result)(shape=(len(out),), batch=out) if multicond else out
+
+    def _report(self) -> None:
+        if self.frames:
+            console(f"prompt travel: {self.frames} frame conditionings in {self.seconds * 1000:.1f} ms")
 
 
 def _travels(prompts: list[str]) -> list[Travel | None]:
