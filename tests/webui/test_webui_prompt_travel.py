@@ -79,6 +79,11 @@ def test_a_single_keyframe_is_the_plain_prompt_on_every_frame(server):
 
 
 def test_keyframes_of_different_token_lengths_work_in_every_cfg_layout(sdxl_server, measure):
+    """A 1-chunk and a 2-chunk keyframe (77 and 154 tokens): chunk-invariant in every CFG layout.
+
+    ``pad_cond_uncond`` pads the uncond to the cond's length, which changes the images (as it does
+    without ZS²), so only the cond/uncond batching layouts must agree with each other.
+    """
     travel = f"0: {A}\n15: {LONG}"
     results = {}
     for layout in ({"batch_cond_uncond": True}, {"batch_cond_uncond": False}, {"pad_cond_uncond": True}):
@@ -89,12 +94,13 @@ def test_keyframes_of_different_token_lengths_work_in_every_cfg_layout(sdxl_serv
         ).frames
         assert max_abs_diff(whole, chunked) <= 1, layout
         results[str(layout)] = whole
-    first, *others = results.values()
-    differences = [max_abs_diff(first, other) for other in others]
-    measure(
-        f"SDXL travel 77→{len(LONG.split())}+ tokens: CFG layouts differ by at most {max(differences)}/255"
-    )
-    assert max(differences) <= 2
+    batched, separate, _ = results.values()
+    difference = max_abs_diff(batched, separate)
+    measure(f"SDXL travel 77→154 tokens: cond/uncond batched vs separate differ by {difference}/255")
+    assert difference <= 1
+    # the long keyframe, the longest, is exactly its own prompt's conditioning at its frame
+    ends = [_video(sdxl_server, prompt, mu=0.0)[-1:] for prompt in (travel, LONG)]
+    assert max_abs_diff(*ends) <= 1
 
 
 def test_lora_syntax_in_the_head_applies_to_every_frame(zs2_server):

@@ -101,3 +101,19 @@ def test_sdxl_hires_fix_keeps_frames_consistent_and_chunks_exact(sdxl_server, me
     measure(f"SDXL hires fix 1.5x: on/off change {ratio:.3f}; chunks of 4 vs one batch {difference}/255")
     assert ratio < MAX_RATIO
     assert difference <= 1
+
+
+def test_sdxl_refiner_in_a_chunked_video_equals_one_batch(sdxl_server, measure):
+    """Every chunk switches to the refiner mid-sampling; the carried attention state must still line up."""
+    args = zs2_args(frames=8)
+    refiner = {
+        "sampler_name": "DDIM",
+        "steps": 6,
+        "refiner_checkpoint": SDXL_REFINER,
+        "refiner_switch_at": 0.5,
+    }
+    whole = sdxl_server.ok(txt2img_request(args, **refiner))
+    chunked = sdxl_server.ok(txt2img_request({**args, "chunk": 4}, **refiner))
+    difference = max_abs_diff(whole.frames, chunked.frames)
+    measure(f"SDXL refiner at 0.5, chunks of 4 vs one batch: max difference {difference}/255")
+    assert difference <= 1
