@@ -24,7 +24,6 @@ import torch
 
 from zs2_lib.names import PREFIX, console
 from zs2_lib.prompt_travel import Travel, TravelError, interpolate, merge_schedules, pad_tokens, parse
-from zs2_lib.webui.errors import RequestError
 from zs2_lib.webui.run import Feature, Run
 
 _AND = re.compile(r"\bAND\b")
@@ -53,7 +52,7 @@ class PromptTravel(Feature):
                 for travel in filter(None, travels):
                     travel.validate(run.params.frames)
             except TravelError as error:
-                raise RequestError(f"{PREFIX} {error}") from None
+                raise _refusal(str(error)) from None
             started = time.perf_counter()
             result = self._travel(run, travels, prompts, compute)
             self.seconds += time.perf_counter() - started
@@ -100,6 +99,17 @@ class PromptTravel(Feature):
             console(f"prompt travel: {self.frames} frame conditionings in {self.seconds * 1000:.1f} ms")
 
 
+def _refusal(message: str) -> Exception:
+    """The error A1111 shows in its error box and the API answers with HTTP 422 (no traceback).
+
+    Imported here, not at the top: ``errors`` needs the host's fastapi, and the CI tier runs this
+    feature on a fake ``p`` without it.
+    """
+    from zs2_lib.webui.errors import RequestError
+
+    return RequestError(f"{PREFIX} {message}")
+
+
 def _travels(prompts: list[str]) -> list[Travel | None]:
     """Each row's travel (None for an ordinary prompt); bad keyframes and AND refused naming the line."""
     what = "negative prompt" if getattr(prompts, "is_negative_prompt", False) else "prompt"
@@ -108,12 +118,12 @@ def _travels(prompts: list[str]) -> list[Travel | None]:
         try:
             travel = parse(text, what)
         except TravelError as error:
-            raise RequestError(f"{PREFIX} {error}") from None
+            raise _refusal(str(error)) from None
         if travel is not None and what == "prompt":
             for keyframe, prompt in zip(travel.keyframes, travel.prompts(), strict=True):
                 if _AND.search(prompt):
-                    raise RequestError(
-                        f"{PREFIX} prompt travel, line {keyframe.line}: AND (composable sub-prompts) cannot "
+                    raise _refusal(
+                        f"prompt travel, line {keyframe.line}: AND (composable sub-prompts) cannot "
                         "be interpolated between keyframes; write the keyframes without AND"
                     )
         travels.append(travel)
@@ -123,7 +133,7 @@ def _travels(prompts: list[str]) -> list[Travel | None]:
 def _schedules(entry: Any, multicond: bool) -> list[Any]:
     if multicond:
         if len(entry) != 1:
-            raise RequestError(f"{PREFIX} prompt travel: AND cannot be interpolated between keyframes")
+            raise _refusal("prompt travel: AND cannot be interpolated between keyframes")
         return entry[0].schedules
     return entry
 
