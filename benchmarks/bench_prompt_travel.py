@@ -10,6 +10,7 @@
    (a lerp of two directions is shorter than either), and how evenly the UNet's output moves from
    keyframe A to keyframe B (largest deviation of ``|eps_k - eps_A| / |eps_B - eps_A|`` from the
    straight line ``k / N``).
+3. **Full size**: the interpolation alone for 256 frames at SD 1.5's and SDXL's widths.
 
 Usage: ``python benchmarks/bench_prompt_travel.py --webui /path/to/stable-diffusion-webui
 [--python /path/to/webui/venv/bin/python] [--frames 256] [--chunk 16]``; run it with the webui's
@@ -32,7 +33,7 @@ from tests.webui.webui_client import REPO_ROOT, WebuiServer, txt2img_request, zs
 
 A = "a red fox sitting in fresh snow, morning light"
 B = "a blue bird flying over a stormy sea at night"
-C = "a lighthouse on a cliff above crashing waves"
+C = "a small wooden boat on a calm lake at dawn"
 
 
 def travel_prompt(frames: int) -> str:
@@ -111,6 +112,29 @@ def interpolation(webui: Path, frames: int = 16) -> None:
         )
 
 
+def full_size(frames: int = 256) -> None:
+    """The interpolation alone at SD 1.5's and SDXL's token widths (random tensors, CPU)."""
+    import torch
+
+    from zs2_lib.prompt_travel import interpolate
+
+    torch.set_num_threads(1)
+    print(f"\n| conditioning | per frame | {frames} frames |")
+    print("|---|---|---|")
+    for name, width, vector in (("SD 1.5, 77 × 768", 768, None), ("SDXL, 77 × 2048 + 2816", 2048, 2816)):
+        a, b = (torch.randn(77, width) for _ in range(2))
+        if vector is not None:
+            a, b = (
+                {"crossattn": a, "vector": torch.randn(vector)},
+                {"crossattn": b, "vector": torch.randn(vector)},
+            )
+        started = time.perf_counter()
+        for k in range(frames):
+            interpolate(a, b, (k + 0.5) / frames)
+        seconds = time.perf_counter() - started
+        print(f"| {name} | {seconds / frames * 1000:.2f} ms | {seconds * 1000:.0f} ms |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -128,6 +152,7 @@ def main() -> None:
     if not args.skip_cost:
         cost(webui, args.python, args.frames, args.chunk, args.steps)
     interpolation(webui)
+    full_size(args.frames)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,11 @@ def server(request):
     return request.getfixturevalue({"sd1": "zs2_server", "sdxl": "sdxl_server"}[request.param])
 
 
-def _video(server, prompt: str, **values):
-    body = txt2img_request(zs2_args(frames=FRAMES, **values), prompt=prompt, sampler_name="DDIM")
+def _video(server, prompt: str, request: dict | None = None, **values):
+    """A 16-frame DDIM video of ``prompt``; ``values`` are ZS² settings, ``request`` txt2img fields."""
+    body = txt2img_request(
+        zs2_args(frames=FRAMES, **values), prompt=prompt, sampler_name="DDIM", **(request or {})
+    )
     return server.ok(body).frames
 
 
@@ -57,6 +60,16 @@ def test_a_travel_in_chunks_equals_one_batch(server, measure):
     difference = max_abs_diff(whole, chunked)
     measure(f"{server.name} travel, 16 frames in chunks of 4 vs one batch: max difference {difference}/255")
     assert difference <= 1
+
+
+def test_hires_fix_travels_in_both_passes(server):
+    hires = {"enable_hr": True, "hr_scale": 1.5, "hr_upscaler": "Latent", "denoising_strength": 0.6}
+    travel, plain_a, plain_b = (_video(server, prompt, hires, mu=0.0) for prompt in (TRAVEL, A, B))
+    chunked = _video(server, TRAVEL, hires, chunk=8, mu=0.0)
+    assert travel[0].shape == (96, 96, 3)
+    assert max_abs_diff(travel[:1], plain_a[:1]) <= 1
+    assert max_abs_diff(travel[-1:], plain_b[-1:]) <= 1
+    assert max_abs_diff(travel, chunked) <= 1
 
 
 def test_a_negative_prompt_travels_too(server):
