@@ -23,6 +23,7 @@ from zs2_lib.webui.features.batch_plan import BatchPlan
 from zs2_lib.webui.features.frames import Frames
 from zs2_lib.webui.features.momentum import Momentum
 from zs2_lib.webui.features.noise import InitialNoise
+from zs2_lib.webui.features.prompt_travel import PromptTravel
 from zs2_lib.webui.features.refusal import Refusal, RefusingRNG
 from zs2_lib.webui.features.sde import BrownianNoise
 from zs2_lib.webui.run import Run, active_runs, run_of
@@ -113,9 +114,12 @@ class FakeProcessing:
     def close(self) -> None:
         self.closed += 1
 
+    def get_conds_with_caching(self, function: Any, prompts: list[str], *args: Any) -> Any:
+        return function(prompts)
+
 
 def features() -> list[Any]:
-    return [BatchPlan(), InitialNoise(), Momentum(offload=True), BrownianNoise(), Frames()]
+    return [BatchPlan(), InitialNoise(), Momentum(offload=True), BrownianNoise(), Frames(), PromptTravel()]
 
 
 def cfg_params(p: FakeProcessing, x: torch.Tensor) -> SimpleNamespace:

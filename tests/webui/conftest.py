@@ -11,6 +11,10 @@ end of the session:
   extension ``zs2-fault-injector`` (``fault_injector.py``);
 * ``baseline``: the same webui without any extension;
 * ``sdp``: the extension, with ``--opt-sdp-attention`` (the others use A1111's CPU default, InvokeAI).
+
+Tests of SDXL start two more, ``sdxl`` (the extension) and ``sdxl-baseline`` (none), on a tiny SDXL
+checkpoint that ``make_tiny_sdxl.py`` builds into the session's temporary directory first; they are
+skipped, with the builder's reason, where it cannot be built (no sgm or open_clip in the webui).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -152,6 +157,82 @@ def webui_servers(tmp_path_factory: pytest.TempPathFactory):
         for server in servers.values():
             if server.ready_after is not None:
                 _MEASUREMENTS.append(f"server {server.name}: ready after {server.ready_after:.1f} s")
+
+
+SDXL = "tiny_sdxl"
+SDXL_REFINER = "tiny_sdxl-b"
+"""The tiny SDXL checkpoint, and the same weights under a second name for refiner tests."""
+
+
+def _build_tiny_sdxl(root: Path, build: Path) -> Path:
+    """Run the repository's SDXL builder into ``build``; skip the SDXL tests if it cannot run here."""
+    command = [webui_python(), str(HERE / "make_tiny_sdxl.py"), "--out", str(build / "models")]
+    command += ["--webui", str(root), "--extensions", str(build / "extensions")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        pytest.skip(f"tiny SDXL checkpoint not built by make_tiny_sdxl.py: {reason}")
+    stats = [line for line in done.stdout.splitlines() if line.startswith("redrew")]
+    _MEASUREMENTS.append(f"tiny SDXL built: {stats[0] if stats else done.stdout.strip()[-200:]}")
+    return build
+
+
+def _install_sdxl(data_dir: Path, build: Path) -> Path:
+    """Link the built SDXL files into a server's data dir; returns its checkpoint path."""
+    models, built = data_dir / "models", build / "models"
+    for folder in ("Stable-diffusion", "VAE-approx"):
+        (models / folder).mkdir(parents=True, exist_ok=True)
+    for name in (SDXL, SDXL_REFINER):
+        for suffix in (".safetensors", ".yaml"):
+            (models / "Stable-diffusion" / f"{name}{suffix}").symlink_to(
+                built / "Stable-diffusion" / f"{SDXL}{suffix}"
+            )
+    (models / "VAE-approx" / "vaeapprox-sdxl.pt").symlink_to(built / "VAE-approx" / "vaeapprox-sdxl.pt")
+    extensions = data_dir / "extensions"
+    extensions.mkdir(parents=True, exist_ok=True)
+    for extension in (build / "extensions").iterdir():
+        (extensions / extension.name).symlink_to(extension, target_is_directory=True)
+    return models / "Stable-diffusion" / f"{SDXL}.safetensors"
+
+
+@pytest.fixture(scope="session")
+def sdxl_servers(tmp_path_factory: pytest.TempPathFactory):
+    """``sdxl`` (the extension) and ``sdxl-baseline`` (none) on the tiny SDXL checkpoint."""
+    root = webui_root()
+    if root is None:
+        pytest.skip("ZS2_WEBUI is not set")
+    base = tmp_path_factory.mktemp("zs2-sdxl")
+    build = _build_tiny_sdxl(root, base / "build")
+    servers: dict[str, WebuiServer] = {}
+    for name, extension in (("sdxl", True), ("sdxl-baseline", False)):
+        data_dir = base / name
+        data_dir.mkdir()
+        _write_config(data_dir)
+        checkpoint = _install_sdxl(data_dir, build)
+        if extension:
+            _install_extension(data_dir)
+        servers[name] = WebuiServer(name, root, webui_python(), data_dir, ckpt=checkpoint)
+    try:
+        for server in servers.values():
+            server.launch()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
+        for server in servers.values():
+            if server.ready_after is not None:
+                _MEASUREMENTS.append(f"server {server.name}: ready after {server.ready_after:.1f} s")
+
+
+@pytest.fixture(scope="session")
+def sdxl_server(sdxl_servers) -> WebuiServer:
+    return _ready(sdxl_servers, "sdxl")
+
+
+@pytest.fixture(scope="session")
+def sdxl_baseline_server(sdxl_servers) -> WebuiServer:
+    return _ready(sdxl_servers, "sdxl-baseline")
 
 
 def _ready(servers: dict[str, WebuiServer], name: str) -> WebuiServer:

@@ -191,6 +191,7 @@ class WebuiServer:
     python: str
     data_dir: Path
     extra_args: tuple[str, ...] = ()
+    ckpt: Path | None = None  # default: the webui's tiny.safetensors
     port: int = 0
     process: subprocess.Popen | None = None
     log_path: Path | None = None
@@ -203,6 +204,8 @@ class WebuiServer:
 
     @property
     def checkpoint(self) -> Path:
+        if self.ckpt is not None:
+            return self.ckpt
         return self.webui / "models" / "Stable-diffusion" / "tiny.safetensors"
 
     def command(self) -> list[str]:

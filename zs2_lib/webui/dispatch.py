@@ -22,6 +22,7 @@ from zs2_lib.webui.features.batch_plan import BatchPlan
 from zs2_lib.webui.features.frames import Frames
 from zs2_lib.webui.features.momentum import Momentum
 from zs2_lib.webui.features.noise import InitialNoise
+from zs2_lib.webui.features.prompt_travel import PromptTravel
 from zs2_lib.webui.features.refusal import Refusal
 from zs2_lib.webui.features.sde import BrownianNoise
 from zs2_lib.webui.host import A1111
@@ -39,6 +40,7 @@ def video_features(host: Any) -> list[Feature]:
         Momentum(offload=bool(host.option(OFFLOAD_OPTION, True))),
         BrownianNoise(),
         Frames(),
+        PromptTravel(),
     ]
 
 

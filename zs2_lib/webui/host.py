@@ -68,3 +68,8 @@ class A1111:
     def stored_option(self, key: str) -> Any:
         """A setting's stored value (``MISSING`` when only its default applies)."""
         return shared.opts.data.get(key, MISSING)
+
+    def empty_cond(self) -> torch.Tensor:
+        """The empty prompt's token embeddings (77 × width), which A1111 pads conds of unequal length with."""
+        empty = shared.sd_model.cond_stage_model_empty_prompt
+        return empty[0] if empty.dim() == 3 else empty
