@@ -37,12 +37,13 @@ def infotext_value(generation_params: Mapping[str, str], name: str) -> Any:
     """The UI value of field ``name`` from a parsed infotext, for "Send to txt2img" / paste.
 
     ``enabled`` is whether the infotext has ZS² settings at all. Other fields come from those
-    settings; without them (or if they cannot be read) None, which leaves the control as it is.
+    settings, except a video source (the infotext holds only its name); without them (or if they
+    cannot be read) None, which leaves the control as it is.
     """
     text = generation_params.get(INFOTEXT_KEY)
     if name == "enabled":
         return text is not None
-    if text is None:
+    if text is None or FIELD_BY_NAME[name].kind == "source":  # only a name was recorded, not the video
         return None
     try:
         params = ZS2Params.from_infotext(text)
