@@ -21,7 +21,9 @@ import numpy as np
 
 from zs2_lib.names import API_KEY, OUTPUT_FOLDER, PREFIX, console
 from zs2_lib.video import VideoDependencyError, unique_basename, write_text, write_videos
+from zs2_lib.video_input import carry_audio
 from zs2_lib.webui.features.frames import Frames
+from zs2_lib.webui.features.img2img import Img2ImgFrames
 from zs2_lib.webui.run import Run
 
 MIME_TYPES = {"mp4": "video/mp4", "webm": "video/webm", "gif": "image/gif", "webp": "image/webp"}
@@ -75,8 +77,12 @@ def video_directory(p: Any) -> Path | None:
 def write_run_videos(
     run: Run, videos: dict[int, list[Any]], processed: Any, directory: Path
 ) -> list[SavedVideo]:
-    """Write each video's frames, with the infotext as comment and as a ``.txt`` beside it."""
+    """Write each video's frames, with the infotext as comment and as a ``.txt`` beside it.
+
+    A v2v run's MP4/WebM get its source's audio, cut to the frames used, unless ``keep_audio`` is off.
+    """
     p, params, plan = run.p, run.params, run.plan
+    source = next((f.source.video for f in run.features if isinstance(f, Img2ImgFrames)), None)
     saved = []
     for video, images in sorted(videos.items()):
         if not images:
@@ -94,6 +100,8 @@ def write_run_videos(
             loop=params.loop,
             comment=infotext,
         )
+        if source is not None:
+            carry_audio(files, source, keep=params.keep_audio)
         write_text(directory / f"{basename}.txt", infotext)
         for path in files.values():
             console(f"wrote {path} ({len(images)} frames)")
