@@ -21,7 +21,6 @@ from tests.webui.webui_client import (
     consecutive_change,
     decode_png,
     max_abs_diff,
-    mean_abs_diff,
     txt2img_request,
     zs2_infotext_value,
 )
@@ -42,6 +41,21 @@ def source_frames(count: int) -> list[np.ndarray]:
         image[disc] = (0.95, 0.9, 0.2)
         frames.append((255 * image.clip(0, 1)).round().astype(np.uint8))
     return frames
+
+
+def warp_error(outputs: list[np.ndarray], sources: list[np.ndarray]) -> float:
+    """Mean |out[k+1] - out[k] warped by the source's optical flow from k+1 to k| (Farneback, OpenCV)."""
+    import cv2
+
+    errors = []
+    grid_y, grid_x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    for k in range(len(outputs) - 1):
+        previous, current = (cv2.cvtColor(sources[i], cv2.COLOR_RGB2GRAY) for i in (k, k + 1))
+        flow = cv2.calcOpticalFlowFarneback(current, previous, None, 0.5, 3, 9, 3, 5, 1.2, 0)
+        warped = cv2.remap(outputs[k], grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+        errors.append(np.abs(warped.astype(np.float64) - outputs[k + 1].astype(np.float64)).mean())
+    return float(np.mean(errors))
 
 
 def png_b64(frame: np.ndarray) -> str:
@@ -107,11 +121,14 @@ def test_v2v_with_zs2_changes_less_from_frame_to_frame_than_without(zs2_server, 
     change_on, change_off = consecutive_change(on.frames), consecutive_change(off.frames)
     source = consecutive_change(frames)
     ratio = change_on / change_off
+    warp_on, warp_off = warp_error(on.frames, frames), warp_error(off.frames, frames)
     measure(
         f"v2v {sampler}, 16 frames, strength {STRENGTH}: consecutive change on {change_on:.2f} / off "
-        f"{change_off:.2f} = {ratio:.3f} (source {source:.2f})"
+        f"{change_off:.2f} = {ratio:.3f} (source {source:.2f}); "
+        f"warp error on {warp_on:.2f} / off {warp_off:.2f}"
     )
     assert ratio < 0.9
+    assert warp_on < 0.9 * warp_off
     assert change_on > 0
 
 
@@ -188,22 +205,6 @@ def test_identical_v2v_requests_give_identical_frames_whatever_ran_between(zs2_s
     b = ok(zs2_server, plain)
     differs = max_abs_diff(a.frames, b.frames)
     measure(f"A1111 img2img (ZS² off), the same request after another: max difference {differs} levels")
-
-
-def test_low_strength_frames_stay_close_to_the_source(zs2_server, clip, measure):
-    """With random VAE weights decode(encode(x)) is not x, so "the source" here is its VAE round trip, which
-    img2img tends to as the strength goes to 0 (strength 0.05 of 20 steps: one step at the lowest noise)."""
-    frames = clip["frames"][:8]
-    round_trip = ok(zs2_server, img2img_body(frames, v2v(chunk=8), denoising_strength=0.05, steps=20)).frames
-    distances, raw = {}, {}
-    for strength in (0.1, 0.3, 0.6, 0.9):
-        result = ok(zs2_server, img2img_body(frames, v2v(chunk=8), denoising_strength=strength, steps=20))
-        distances[strength] = mean_abs_diff(result.frames, round_trip)
-        raw[strength] = mean_abs_diff(result.frames, frames)
-    shown = ", ".join(f"{s}: {d:.1f} ({raw[s]:.1f})" for s, d in distances.items())
-    measure(f"v2v mean |output - source round trip| (|output - source|) by strength, 20 steps: {shown}")
-    assert distances[0.1] < distances[0.3] < distances[0.6] < distances[0.9]
-    assert distances[0.1] < 0.25 * distances[0.9]
 
 
 def test_the_sources_audio_is_carried_and_dropped_on_request(zs2_server, clip, tmp_path):

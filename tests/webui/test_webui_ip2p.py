@@ -13,7 +13,7 @@ import pytest
 
 from tests.webui.conftest import webui_python, webui_root
 from tests.webui.test_webui_img2img import img2img_body, ok, source_frames, v2v
-from tests.webui.webui_client import FAULT_TITLE, REPO_ROOT, consecutive_change, max_abs_diff
+from tests.webui.webui_client import FAULT_TITLE, REPO_ROOT, consecutive_change, max_abs_diff, mean_abs_diff
 
 CHECKPOINT = "tiny_ip2p.safetensors"
 EDIT = {"prompt": "make it snowy", "cfg_scale": 5, "image_cfg_scale": 1.5, "denoising_strength": 1.0}
@@ -87,3 +87,26 @@ def test_edited_video_in_chunks_equals_one_batch(ip2p_server, sampler, measure):
         f"InstructPix2Pix v2v {sampler}: 12 frames in chunks of 4 vs one batch: max difference {difference}"
     )
     assert difference <= 1
+
+
+def test_low_strength_frames_stay_close_to_the_source(ip2p_server, measure):
+    """The tiny SD1 checkpoint's encoder gives latents of std 0.06, below the lowest noise level, so this
+    uses the InstructPix2Pix one, whose encoder is calibrated. With random VAE weights decode(encode(x)) is
+    not x: "the source" is its VAE round trip, which img2img tends to as the strength goes to 0 (strength
+    0.05 of 20 steps: one step at the lowest noise)."""
+    frames = source_frames(8)
+    edit = {**EDIT, "steps": 20, "sampler_name": "DDIM"}
+    round_trip = ok(ip2p_server, img2img_body(frames, v2v(chunk=8), **{**edit, "denoising_strength": 0.05}))
+    distances, raw = {}, {}
+    for strength in (0.1, 0.3, 0.6, 0.9):
+        result = ok(
+            ip2p_server, img2img_body(frames, v2v(chunk=8), **{**edit, "denoising_strength": strength})
+        )
+        distances[strength] = mean_abs_diff(result.frames, round_trip.frames)
+        raw[strength] = mean_abs_diff(result.frames, frames)
+    shown = ", ".join(f"{s}: {d:.1f} ({raw[s]:.1f})" for s, d in distances.items())
+    measure(
+        f"InstructPix2Pix v2v, DDIM 20 steps, |output - round trip| (|output - source|) by strength: {shown}"
+    )
+    assert distances[0.1] < distances[0.3] < distances[0.6] < distances[0.9]
+    assert distances[0.1] < 0.5 * distances[0.9]
