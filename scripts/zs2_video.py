@@ -15,13 +15,13 @@ if PROBLEM:
 else:
 
     class ZS2VideoScript(scripts.Script):
-        """The always-visible "ZS² Video" accordion in txt2img."""
+        """The always-visible "ZS² Video" accordion in txt2img and img2img."""
 
         def title(self):
             return SCRIPT_TITLE
 
         def show(self, is_img2img):
-            return False if is_img2img else scripts.AlwaysVisible
+            return scripts.AlwaysVisible
 
         def ui(self, is_img2img):
             return ui.build(self)

@@ -277,6 +277,12 @@ def test_defaults() -> None:
         "loop": "loop",
         "chunk": 16,
         "step_noise": "dependent",
+        "video": "",
+        "video_start": 0,
+        "video_frames": 0,
+        "video_step": 1,
+        "keep_audio": True,
+        "init_encoding": "sample",
     }
     assert params.lambda_ == Schedule.constant(0.01)
     assert params.formats == ("mp4", "gif")
@@ -424,6 +430,12 @@ BAD_VALUES: dict[str, list[object]] = {
     "chunk": [0, 4097, "x", 1.5, None],
     "step_noise": ["correlated", None, 1],
     "formats": ["", " , ", "avi", "mp4, avi", "mp4;gif", [], ["mp4", 3], None, 42, {"mp4"}],
+    "video": [3, b"clip.mp4", ["a.mp4"], True],
+    "video_start": [-1, 10_000_001, 1.5, "x", None],
+    "video_frames": [-1, 4097, 2.5, None],
+    "video_step": [0, 1001, "two", None],
+    "keep_audio": ["perhaps", 1, None],
+    "init_encoding": ["mode", "", None],
 }
 INVALID = [(name, value) for name, values in BAD_VALUES.items() for value in values]
 
@@ -501,7 +513,8 @@ def test_infotext_example() -> None:
     params = ZS2Params(enabled=True, lambda_=parse("0:0.01, 16:0.05"))
     assert params.to_infotext() == (
         "frames=16; fps=8; lambda=0:0.01, 16:0.05; mu=0.98; noise_model=dependency; alpha=0.9; "
-        "search=10; solver=exact; debias=true; formats=mp4,gif; loop=loop; chunk=16; step_noise=dependent"
+        "search=10; solver=exact; debias=true; formats=mp4,gif; loop=loop; chunk=16; step_noise=dependent; "
+        "video=; video_start=0; video_frames=0; video_step=1; keep_audio=true; init_encoding=sample"
     )
 
 
@@ -520,6 +533,14 @@ def test_infotext_round_trip(params: ZS2Params) -> None:
     items = text.split("; ")
     assert [item.split("=")[0] for item in items] == [spec.name for spec in FIELDS if spec.name != "enabled"]
     assert all(item.count("=") == 1 for item in items)
+
+
+def test_the_infotext_records_a_video_sources_name_never_its_data_and_reads_none_back() -> None:
+    data = "QUJD" * 1000
+    assert "video=base64 video;" in ZS2Params(video=data).to_infotext()
+    text = ZS2Params(video="/srv/clips/my;clip=1.mp4", video_start=3).to_infotext()
+    assert "video=my_clip_1.mp4; video_start=3;" in text
+    assert ZS2Params.from_infotext(text) == ZS2Params(enabled=True, video_start=3)
 
 
 def test_infotext_ignores_unknown_keys_and_enabled() -> None:

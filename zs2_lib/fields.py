@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,7 +17,7 @@ from typing import Any, Literal
 from zs2_lib.schedule import Schedule, schedule_accepted
 from zs2_lib.values import error, format_number, range_text, to_real
 
-FieldKind = Literal["bool", "int", "float", "schedule", "choice", "formats"]
+FieldKind = Literal["bool", "int", "float", "schedule", "choice", "formats", "source"]
 METADATA_KEY = "zs2"
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 _FALSE_WORDS = frozenset({"false", "0", "no", "off"})
@@ -65,6 +66,8 @@ class Field:
             return f"accepted: {', '.join(self.choices)}"
         if self.kind == "formats":
             return f"accepted: one or more of {', '.join(self.choices)}, as a list or comma-separated"
+        if self.kind == "source":
+            return f"accepted: {self.doc_range}"
         low, high = self._bounds()
         if self.kind == "schedule":
             return schedule_accepted(low, high)
@@ -83,6 +86,8 @@ class Field:
         if self.kind in ("choice", "formats"):
             names = ", ".join(f"`{choice}`" for choice in self.choices)
             return names if self.kind == "choice" else f"any of {names}"
+        if self.kind == "source":
+            return "empty, a video file or folder of frames on the server, or base64 video data"
         low = f"> {format_number(self.low)}" if self.low_open else format_number(self.low)
         accepted = f"{low} to {format_number(self.high)}"
         if self.kind == "schedule":
@@ -101,6 +106,8 @@ class Field:
             return ", ".join(f"`{name}`" for name in self.default)
         if self.kind == "choice":
             return f"`{self.default}`"
+        if self.kind == "source":
+            return "empty"
         return self.to_text(self.parse(self.default))
 
     def _bounds(self) -> tuple[float, float]:
@@ -132,6 +139,8 @@ class Field:
             return format_number(value)
         if self.kind == "formats":
             return ",".join(value)
+        if self.kind == "source":
+            return source_label(value)
         return str(value)
 
 
@@ -210,6 +219,25 @@ def _parse_formats(spec: Field, value: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def _parse_source(spec: Field, value: object) -> str:
+    """Text: a path or base64 data (None is empty); read and checked when a run starts, not here."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise error(spec.name, value, "is not text", spec.accepted)
+    return value.strip()
+
+
+def source_label(value: str) -> str:
+    """What the infotext records of a source: its file or folder name, never the data."""
+    if not value:
+        return ""
+    if len(value) > 1024 or "\n" in value:
+        return "base64 video"
+    name = value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return re.sub(r"[;=]", "_", name)
+
+
 _PARSERS: dict[str, Callable[[Field, Any], Any]] = {
     "bool": _parse_bool,
     "int": _parse_int,
@@ -217,6 +245,7 @@ _PARSERS: dict[str, Callable[[Field, Any], Any]] = {
     "schedule": _parse_schedule,
     "choice": _parse_choice,
     "formats": _parse_formats,
+    "source": _parse_source,
 }
 
 

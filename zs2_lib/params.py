@@ -25,6 +25,7 @@ __all__ = [
     "FIELDS",
     "FIELD_BY_NAME",
     "FORMATS",
+    "INIT_ENCODINGS",
     "LOOPS",
     "NOISE_MODELS",
     "SOLVERS",
@@ -41,6 +42,7 @@ MIN_FPS = 0.01
 """The slowest frame rate every encoder takes for any video length: GIF delays are 16-bit
 centiseconds (fps ≥ 0.0016), WebP's 24-bit milliseconds and 31-bit timestamps, H.264's muxer."""
 STEP_NOISES = ("dependent", "independent")
+INIT_ENCODINGS = ("sample", "mean")
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,54 @@ class ZS2Params:
         default="dependent",
         choices=STEP_NOISES,
     )
+    video: str = param(
+        "source",
+        label="Video input",
+        help="img2img: a video file or folder of frames on the server (over the API also base64 video data); "
+        "frame k of the result starts from frame k of the source. Empty: the init images, one per frame "
+        "(or one for all frames). The infotext records only the file name.",
+        default="",
+    )
+    video_start: int = param(
+        "int",
+        label="Start frame",
+        help="img2img: first frame of the video input to use (0 is its first frame).",
+        default=0,
+        low=0,
+        high=10_000_000,
+    )
+    video_frames: int = param(
+        "int",
+        label="Frame count",
+        help="img2img: frames to take from the video input; 0 takes every frame to its end. The video has "
+        "this many frames (Frames is ignored).",
+        default=0,
+        low=0,
+        high=4096,
+    )
+    video_step: int = param(
+        "int",
+        label="Frame step",
+        help="img2img: take every n-th frame of the video input; the saved video's FPS is the source's "
+        "divided by this.",
+        default=1,
+        low=1,
+        high=1000,
+    )
+    keep_audio: bool = param(
+        "bool",
+        label="Keep audio",
+        help="img2img: copy the video input's audio track, cut to the frames used, into MP4 and WebM.",
+        default=True,
+    )
+    init_encoding: str = param(
+        "choice",
+        label="Init encoding",
+        help="img2img: how each source frame is encoded to a latent: sample (a posterior sample seeded by "
+        "the frame's seed, reproducible) or mean (the posterior mean).",
+        default="sample",
+        choices=INIT_ENCODINGS,
+    )
 
     def __post_init__(self) -> None:
         """Coerce every field to its canonical value, raising ParamError for an invalid one."""
@@ -227,7 +277,8 @@ class ZS2Params:
     def from_infotext(cls, text: str) -> ZS2Params:
         """Params from :meth:`to_infotext`'s string, with ``enabled=True``.
 
-        Missing keys keep their defaults. Unknown keys, and ``enabled``, are ignored without error,
+        Missing keys keep their defaults. Unknown keys, ``enabled`` and a source's name (``video``: the
+        infotext records only the file name, not the data) are ignored without error,
         so infotexts written by later versions with more parameters still load.
 
         Raises:
@@ -243,7 +294,11 @@ class ZS2Params:
             key, sep, value = item.partition("=")
             if not sep:
                 raise error("infotext", item.strip(), "is not a name=value item", accepted)
-            if key.strip() in FIELD_BY_NAME and key.strip() != "enabled":
+            if (
+                key.strip() in FIELD_BY_NAME
+                and key.strip() != "enabled"
+                and FIELD_BY_NAME[key.strip()].kind != "source"
+            ):
                 values[key.strip()] = value.strip()
         return cls.from_dict({**values, "enabled": True})
 

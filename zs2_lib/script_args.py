@@ -37,7 +37,8 @@ def infotext_value(generation_params: Mapping[str, str], name: str) -> Any:
     """The UI value of field ``name`` from a parsed infotext, for "Send to txt2img" / paste.
 
     ``enabled`` is whether the infotext has valid ZS² settings. Other fields come from those
-    settings; without them (or if they cannot be read) None, which leaves the control as it is.
+    settings, except a video source (the infotext holds only its name); without them (or if they
+    cannot be read) None, which leaves the control as it is.
 
     Raises:
         InputError: for ``enabled``, when the settings cannot be read (naming the field). The API
@@ -47,6 +48,8 @@ def infotext_value(generation_params: Mapping[str, str], name: str) -> Any:
     text = generation_params.get(INFOTEXT_KEY)
     if text is None:
         return False if name == "enabled" else None
+    if name != "enabled" and FIELD_BY_NAME[name].kind == "source":  # only a name was recorded
+        return None
     try:
         params = ZS2Params.from_infotext(text)
     except ParamError as error:

@@ -16,6 +16,11 @@ tokenize to the same ids as on a real SD1.x model. ldm zero-initialises the UNet
 projections, which would make attention (and so prompts and ZS²'s momentum) irrelevant; they are
 drawn at random here, and the UNet and VAE outputs are rescaled to realistic ranges.
 
+``--layout ip2p`` writes ``tiny_ip2p.*`` and ``tiny_ip2p-clip/`` instead: an InstructPix2Pix model
+(A1111's ``ddpm_edit`` class, ``cond_stage_key: edit``, hybrid conditioning, an 8-channel UNet input:
+latent and encoded init image) whose VAE encoder is calibrated so that init images matter (latents
+of unit std, posterior std 0.02).
+
 Nothing is downloaded. Run it with the webui's python (torch, safetensors, omegaconf,
 transformers, the openai ``clip`` package and ldm, which ``--webui`` takes from the webui's
 ``repositories/``); the same seed gives the same bytes::
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,11 +59,17 @@ class Layout:
     model_channels: int = 32
     num_heads: int = 2
     context_dim: int = CONTEXT_DIM
+    edit: bool = False  # InstructPix2Pix: 8 input channels (latent + encoded init image), A1111's edit model
+
+    @property
+    def name(self) -> str:
+        return f"{NAME}_ip2p" if self.edit else NAME
 
 
 LAYOUTS = {
     "sd1": Layout(channel_mult=(1, 2, 4, 4), num_res_blocks=2, attention_resolutions=(4, 2, 1)),
     "mini": Layout(channel_mult=(1, 2), num_res_blocks=1, attention_resolutions=(2, 1)),
+    "ip2p": Layout(channel_mult=(1, 2, 4, 4), num_res_blocks=2, attention_resolutions=(4, 2, 1), edit=True),
     # SD 1.5's real UNet (860 M parameters, v1-inference.yaml) for benchmarks; a narrow text encoder.
     "sd15": Layout(
         channel_mult=(1, 2, 4, 4),
@@ -68,6 +80,9 @@ LAYOUTS = {
         context_dim=768,
     ),
 }
+EDIT_TARGET = "modules.models.diffusion.ddpm_edit.LatentDiffusion"
+"""A1111's InstructPix2Pix class; it has ldm LatentDiffusion's state-dict keys, so ldm builds the weights."""
+POSTERIOR_STD = 0.02
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -82,7 +97,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="A1111 root, for its ldm (default: the installed ldm)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of all random weights (default 0)")
-    parser.add_argument("--name", default=NAME, help=f"checkpoint file name without suffix (default {NAME})")
+    parser.add_argument(
+        "--name", help="checkpoint file name without suffix (default: tiny, or tiny_ip2p for ip2p)"
+    )
     parser.add_argument("--layout", choices=sorted(LAYOUTS), default="sd1", help="UNet layout (default sd1)")
     return parser.parse_args(argv)
 
@@ -170,7 +187,7 @@ def model_config(layout: Layout, clip_folder: Path) -> dict[str, Any]:
     """The ldm config of an SD1.x-shaped ``LatentDiffusion`` (as v1-inference.yaml, narrow)."""
     unet = {
         "image_size": 32,
-        "in_channels": 4,
+        "in_channels": 8 if layout.edit else 4,
         "out_channels": 4,
         "model_channels": layout.model_channels,
         "attention_resolutions": list(layout.attention_resolutions),
@@ -222,10 +239,12 @@ def model_config(layout: Layout, clip_folder: Path) -> dict[str, Any]:
             "params": {"version": str(clip_folder)},
         },
     }
+    if layout.edit:  # as A1111's configs/instruct-pix2pix.yaml
+        params.update(first_stage_key="edited", cond_stage_key="edit", conditioning_key="hybrid")
     return {
         "model": {
             "base_learning_rate": 1.0e-4,
-            "target": "ldm.models.diffusion.ddpm.LatentDiffusion",
+            "target": EDIT_TARGET if layout.edit else "ldm.models.diffusion.ddpm.LatentDiffusion",
             "params": params,
         }
     }
@@ -250,8 +269,11 @@ def instantiate(yaml_path: Path) -> torch.nn.Module:
     def config_only(folder: str, *args: Any, **kwargs: Any) -> CLIPTextModel:
         return CLIPTextModel(CLIPTextConfig.from_pretrained(folder))
 
+    config = OmegaConf.load(yaml_path).model
+    if config.target == EDIT_TARGET:  # A1111's module needs a running webui; ldm's has the same weights
+        config.target = "ldm.models.diffusion.ddpm.LatentDiffusion"
     with mock.patch.object(CLIPTextModel, "from_pretrained", side_effect=config_only):
-        model = instantiate_from_config(OmegaConf.load(yaml_path).model)
+        model = instantiate_from_config(config)
     model.cond_stage_model.device = "cpu"  # FrozenCLIPEmbedder defaults to cuda
     return model.eval()
 
@@ -276,7 +298,12 @@ def rescale(layer: torch.nn.Module, factor: float) -> None:
 def calibrate(model: torch.nn.Module, generator: torch.Generator) -> dict[str, float]:
     """Scale the UNet's eps to unit std and decoded images to std 0.5; return what was measured."""
     cond = model.get_learned_conditioning([CHECK_PROMPTS[0], ""])
+    channels = model.model.diffusion_model.input_blocks[0][0].in_channels
+    if channels == 8:  # hybrid conditioning: the encoded init image is concatenated to x
+        cond = {"c_crossattn": [cond], "c_concat": [torch.randn(2, 4, 8, 8, generator=generator)]}
     other = model.get_learned_conditioning([CHECK_PROMPTS[1], ""])
+    if channels == 8:
+        other = {**cond, "c_crossattn": [other]}
     x = torch.randn(2, 4, 8, 8, generator=generator)
     t = torch.tensor([999, 500])
     unet_out = model.model.diffusion_model.out[-1]
@@ -289,13 +316,36 @@ def calibrate(model: torch.nn.Module, generator: torch.Generator) -> dict[str, f
     image_std = float(model.decode_first_stage(z).std())
     rescale(model.first_stage_model.decoder.conv_out, 0.5 / image_std)
     image = model.decode_first_stage(z)
+    stats = {}
+    if channels == 8:
+        stats = calibrate_encoder(model, image)
     return {
+        **stats,
         "eps std (raw)": eps_std,
         "eps std": float(eps.std()),
         "prompt effect on eps": prompt_effect,
         "image std (raw)": image_std,
         "image std": float(image.std()),
         "image in [-1, 1]": float((image.abs() <= 1).float().mean()),
+    }
+
+
+def calibrate_encoder(model: torch.nn.Module, images: torch.Tensor) -> dict[str, float]:
+    """Make encoded images matter: posterior mean std 1/scale_factor (unit-std latents), std POSTERIOR_STD.
+
+    The encoder's last layer, ``quant_conv``, outputs the posterior's mean and log-variance; the mean
+    half is rescaled and the log-variance half made constant.
+    """
+    quant = model.first_stage_model.quant_conv
+    mean_std = float(model.encode_first_stage(images).mean.std())
+    quant.weight[:4].mul_(1.0 / (model.scale_factor * mean_std))
+    quant.bias[:4].mul_(1.0 / (model.scale_factor * mean_std))
+    quant.weight[4:].zero_()
+    quant.bias[4:].fill_(2 * math.log(POSTERIOR_STD))
+    posterior = model.encode_first_stage(images)
+    return {
+        "latent std (raw)": mean_std * model.scale_factor,
+        "latent std": float(posterior.mean.std() * model.scale_factor),
     }
 
 
@@ -317,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     use_ldm_from(args.webui)
     models = args.out.resolve()
-    name, layout = args.name, LAYOUTS[args.layout]
+    layout = LAYOUTS[args.layout]
+    name = args.name or layout.name
     clip_folder = models / f"{name}-clip"
     checkpoints = models / "Stable-diffusion"
     checkpoints.mkdir(parents=True, exist_ok=True)

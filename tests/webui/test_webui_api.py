@@ -32,6 +32,8 @@ def _bad_values() -> list[tuple[str, Any]]:
             cases += [(spec.name, "foo"), (spec.name, 3)]
         elif spec.kind == "formats":
             cases += [(spec.name, ["avi"]), (spec.name, []), (spec.name, 5), (spec.name, "mp4, mov")]
+        elif spec.kind == "source":
+            cases += [(spec.name, 3), (spec.name, ["clip.mp4"])]
         else:
             raise AssertionError(f"no invalid values for kind {spec.kind!r} of {spec.name}")
     named = [

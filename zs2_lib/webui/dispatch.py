@@ -6,7 +6,7 @@ callbacks. What happens lives in ``features/`` (one module per feature) and in `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modules import script_callbacks
@@ -18,6 +18,7 @@ from zs2_lib.script_args import params_from_args, wants_enabled
 from zs2_lib.video import VideoDependencyError, require_encoders
 from zs2_lib.webui import output
 from zs2_lib.webui.errors import RequestError
+from zs2_lib.webui.features import img2img
 from zs2_lib.webui.features.batch_plan import BatchPlan
 from zs2_lib.webui.features.frames import Frames
 from zs2_lib.webui.features.momentum import Momentum
@@ -67,10 +68,23 @@ def before_process(p: Any, args: Sequence[Any]) -> None:
     except VideoDependencyError as error:  # refuse before sampling rather than lose the video after
         _refuse(p, RequestError(f"{PREFIX} {error}", status_code=500))
         return
+    features = video_features(HOST)
+    if img2img.is_img2img(p):
+        try:
+            params, source = img2img.resolve(p, params, _given_names(args))
+        except ParamError as error:
+            _refuse(p, RequestError(str(error)))
+            return
+        features.insert(1, img2img.Img2ImgFrames(source))  # after BatchPlan has set the batch size
     plan = ChunkPlan(params.frames, params.chunk, videos=max(1, int(p.n_iter)))
-    Run(p, HOST, video_features(HOST), params=params, plan=plan).start()
+    Run(p, HOST, features, params=params, plan=plan).start()
     if plan.chunks > 1:
         console(f"{params.frames} frames in {plan.chunks} chunks of {plan.batch_size}")
+
+
+def _given_names(args: Sequence[Any]) -> frozenset[str]:
+    """The names a request set explicitly: a dict arg's keys (the UI's positional values set all)."""
+    return frozenset(args[0]) if args and isinstance(args[0], Mapping) else frozenset()
 
 
 def _refuse(p: Any, error: RequestError) -> None:

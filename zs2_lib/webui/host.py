@@ -6,9 +6,11 @@ tested on a fake host and another webui needs only another adapter.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import torch
 from modules import rng, sd_samplers, shared
 
@@ -73,3 +75,77 @@ class A1111:
         """The empty prompt's token embeddings (77 × width), which A1111 pads conds of unequal length with."""
         empty = shared.sd_model.cond_stage_model_empty_prompt
         return empty[0] if empty.dim() == 3 else empty
+
+    # img2img: each frame's init image (features/img2img.py) ------------------------------------
+
+    def init_images_tensor(self, p: Any, frames: list[Any]) -> torch.Tensor:
+        """Frames as A1111's img2img prepares init images (flattened, resized by ``p.resize_mode``).
+
+        Returns [B, 3, H, W] in [0, 1] on the VAE's device and dtype.
+        """
+        from modules import devices, images
+
+        arrays = []
+        for frame in frames:
+            image = images.flatten(frame, shared.opts.img2img_background_color)
+            if p.resize_mode != 3:  # 3 is "just resize (latent upscale)": done on the latent
+                image = images.resize_image(p.resize_mode, image, p.width, p.height)
+            arrays.append(np.moveaxis(np.array(image).astype(np.float32) / 255.0, 2, 0))
+        return torch.from_numpy(np.stack(arrays)).to(shared.device, dtype=devices.dtype_vae)
+
+    def encode_init(self, p: Any, image: torch.Tensor, seeds: list[int], mean: bool) -> torch.Tensor:
+        """The init latents of ``image`` (one frame at a time, as A1111 does), each from its own seed.
+
+        A1111 draws the VAE posterior sample from the global torch RNG, so the latent depends on what
+        ran before; here frame i's sample is drawn under ``seeds[i]`` (the CPU generator, which ldm's and
+        sgm's posteriors draw from on every device), or is the posterior mean when ``mean``.
+        """
+        from modules.sd_samplers_common import approximation_indexes, images_tensor_to_samples
+
+        model = shared.sd_model
+        approximation = approximation_indexes.get(shared.opts.sd_vae_encode_method)
+        latents = []
+        for frame, seed in zip(image, seeds, strict=True):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                with _posterior_mean(model, mean and approximation != 3):
+                    latents.append(images_tensor_to_samples(frame[None], approximation, model))
+        latent = torch.cat(latents)
+        if p.resize_mode == 3:
+            size = (p.height // 8, p.width // 8)
+            latent = torch.nn.functional.interpolate(latent, size=size, mode="bilinear")
+        return latent
+
+    def color_correction(self, frame: Any) -> Any:
+        """A1111's colour-correction target for one init frame."""
+        from modules import images, processing
+
+        image = images.flatten(frame, shared.opts.img2img_background_color)
+        return processing.setup_color_correction(image)
+
+
+@contextmanager
+def _posterior_mean(model: Any, on: bool) -> Iterator[None]:
+    """While on, the VAE encodes to its posterior mean (ldm: ``mode()``; sgm: regulariser unsampled)."""
+    if not on:
+        yield
+        return
+    regularization = getattr(getattr(model, "first_stage_model", None), "regularization", None)
+    if regularization is not None and hasattr(regularization, "sample"):  # sgm (SDXL)
+        previous = regularization.sample
+        regularization.sample = False
+        try:
+            yield
+        finally:
+            regularization.sample = previous
+        return
+    previous = vars(model).get("encode_first_stage", MISSING)
+    encode = model.encode_first_stage
+    model.encode_first_stage = lambda x: encode(x).mode()  # ldm: a tensor is scaled as it is
+    try:
+        yield
+    finally:
+        if previous is MISSING:
+            del model.encode_first_stage
+        else:
+            model.encode_first_stage = previous

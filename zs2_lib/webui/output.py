@@ -22,7 +22,9 @@ import numpy as np
 from zs2_lib.files import remove_stale_temporaries
 from zs2_lib.names import API_KEY, OUTPUT_FOLDER, PREFIX, REPORT_KEY, console
 from zs2_lib.video import unique_basename, write_text, write_videos
+from zs2_lib.video_input import carry_audio
 from zs2_lib.webui.features.frames import Frames
+from zs2_lib.webui.features.img2img import Img2ImgFrames
 from zs2_lib.webui.run import Run
 
 MIME_TYPES = {"mp4": "video/mp4", "webm": "video/webm", "gif": "image/gif", "webp": "image/webp"}
@@ -91,10 +93,12 @@ def write_run_videos(
 ) -> tuple[list[SavedVideo], list[dict[str, Any]]]:
     """Write each video's frames, with the infotext as comment and as a ``.txt`` beside it.
 
+    A v2v run's MP4/WebM get its source's audio, cut to the frames used, unless ``keep_audio`` is off.
     Returns the saved videos and one report entry per video of the run (numbered from ``offset``,
     so the cells of an X/Y/Z plot count on); a video that fails to write is reported, not raised.
     """
     p, params, plan = run.p, run.params, run.plan
+    source = next((f.source.video for f in run.features if isinstance(f, Img2ImgFrames)), None)
     saved, reports = [], []
     for video in range(plan.videos):
         images = frames.videos.get(video, [])
@@ -120,6 +124,8 @@ def write_run_videos(
                 loop=params.loop,
                 comment=infotext,
             )
+            if source is not None:
+                carry_audio(files, source, keep=params.keep_audio)
             write_text(directory / f"{basename}.txt", infotext)
         except Exception as error:  # disk full, no permission, an encoder's failure: reported
             message = f"the video could not be written: {type(error).__name__}: {error}"

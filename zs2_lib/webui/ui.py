@@ -1,4 +1,9 @@
-"""The "ZS² Video" accordion in txt2img, built from ``params.FIELDS`` and mapped by name."""
+"""The "ZS² Video" accordion in txt2img and img2img, built from ``params.FIELDS`` and mapped by name.
+
+img2img adds the video input: an upload (whose server-side temporary file fills the path box), the
+path box, start/count/step, audio and init encoding. txt2img keeps those controls, hidden, so both
+tabs hand the script the same values in the same order.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,12 @@ ROWS = (
     ("solver", "debias", "step_noise"),
     ("formats", "loop"),
 )
+VIDEO_ROWS = (
+    ("video",),
+    ("video_start", "video_frames", "video_step"),
+    ("keep_audio", "init_encoding"),
+)
+UPLOAD_TYPES = [".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif", ".webp"]
 
 
 def _component(spec: Field, elem_id: str) -> gr.components.Component:
@@ -37,9 +48,18 @@ def _component(spec: Field, elem_id: str) -> gr.components.Component:
         return gr.Textbox(value=str(spec.default), lines=1, **common)
     if spec.kind == "choice":
         return gr.Dropdown(choices=list(spec.choices), value=spec.default, **common)
+    if spec.kind == "source":
+        return gr.Textbox(
+            value=spec.default, lines=1, placeholder="/path/to/clip.mp4 or a folder of frames", **common
+        )
     if spec.kind == "formats":
         return gr.CheckboxGroup(choices=list(spec.choices), value=list(spec.default), **common)
     return gr.Number(value=spec.default, **common)
+
+
+def _uploaded_path(upload: Any) -> str:
+    """The server-side path of gradio's temporary copy of an upload (gradio 3 hands a tempfile)."""
+    return str(getattr(upload, "name", upload) or "")
 
 
 def hints_html(elem_ids: dict[str, str]) -> str:
@@ -62,6 +82,16 @@ def build(script: Any) -> list[gr.components.Component]:
             with gr.Row():
                 for name in row:
                     controls[name] = _component(FIELD_BY_NAME[name], elem_ids[name])
+        img2img = bool(getattr(script, "is_img2img", False))
+        with gr.Group(visible=img2img):
+            upload = gr.File(
+                label="Video input (upload)", file_types=UPLOAD_TYPES, elem_id=script.elem_id("upload")
+            )
+            for row in VIDEO_ROWS:
+                with gr.Row():
+                    for name in row:
+                        controls[name] = _component(FIELD_BY_NAME[name], elem_ids[name])
+        upload.upload(fn=_uploaded_path, inputs=[upload], outputs=[controls["video"]])
         gr.HTML(hints_html(elem_ids))
     missing = [spec.name for spec in FIELDS if spec.name not in controls]
     if missing:

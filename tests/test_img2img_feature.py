@@ -1,0 +1,160 @@
+"""The img2img feature on a fake ``p``: the source resolved before planning, per-chunk init latents, undo."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from zs2_lib.chunking import ChunkPlan
+from zs2_lib.params import ParamError, ZS2Params
+from zs2_lib.webui.features.img2img import Img2ImgFrames, InitFrames, posterior_seed, resolve
+from zs2_lib.webui.run import Run
+
+
+def frame(value: int) -> Image.Image:
+    return Image.fromarray(np.full((8, 8, 3), value, np.uint8))
+
+
+class FakeHost:
+    """Encodes a frame to its mean colour plus its seed, so a latent names its frame and seed."""
+
+    def init_images_tensor(self, p: Any, frames: list[Image.Image]) -> torch.Tensor:
+        return torch.stack(
+            [torch.from_numpy(np.asarray(f, np.float32) / 255).permute(2, 0, 1) for f in frames]
+        )
+
+    def encode_init(self, p: Any, image: torch.Tensor, seeds: list[int], mean: bool) -> torch.Tensor:
+        values = [
+            float(img.mean() * 255) + (0 if mean else seed) for img, seed in zip(image, seeds, strict=True)
+        ]
+        return torch.tensor(values)
+
+    def color_correction(self, frame: Image.Image) -> int:
+        return int(np.asarray(frame)[0, 0, 0])
+
+
+class FailingHost(FakeHost):
+    def encode_init(self, p: Any, image: torch.Tensor, seeds: list[int], mean: bool) -> torch.Tensor:
+        raise RuntimeError("VAE failed")
+
+
+class FakeImg2Img:
+    def __init__(self, images: list[Any]) -> None:
+        self.init_images = images
+        self.denoising_strength = 0.5
+        self.image_mask = None
+        self.color_corrections: list[int] | None = [0]
+        self.init_latent = "A1111's"
+        self.image_conditioning = "A1111's"
+        self.seeds: list[int] = []
+
+    def img2img_image_conditioning(self, image: torch.Tensor, latent: torch.Tensor, mask: Any) -> str:
+        return f"conditioning of {len(latent)}"
+
+    def close(self) -> None:
+        pass
+
+
+def run_for(p: FakeImg2Img, params: ZS2Params, source: InitFrames) -> tuple[Run, Img2ImgFrames]:
+    feature = Img2ImgFrames(source)
+    run = Run(p, FakeHost(), [feature], params=params, plan=ChunkPlan(params.frames, params.chunk))
+    run.start()
+    return run, feature
+
+
+def test_each_chunk_gets_its_own_frames_encoded_under_their_seeds_and_the_last_chunk_repeats_the_end() -> (
+    None
+):
+    p = FakeImg2Img([frame(10 * k) for k in range(5)])
+    params, source = resolve(p, ZS2Params(enabled=True, chunk=3), frozenset())
+    assert params.frames == 5
+    run, _ = run_for(p, params, source)
+    assert [np.asarray(f)[0, 0, 0] for f in p.init_images] == [0, 10, 20]  # p.init sees the first chunk
+    for batch, (values, seeds) in enumerate(
+        [([0, 10, 20], [100, 101, 102]), ([30, 40, 40], [103, 104, 105])]
+    ):
+        p.seeds = seeds
+        run.begin_batch(batch)
+        expected = [value + posterior_seed(seed) for value, seed in zip(values, seeds, strict=True)]
+        assert p.init_latent.tolist() == pytest.approx(expected)
+        assert p.image_conditioning == "conditioning of 3"
+        assert p.color_corrections == values
+    run.finish()
+    assert (p.init_latent, p.image_conditioning, p.color_corrections) == ("A1111's", "A1111's", [0])
+    assert [np.asarray(f)[0, 0, 0] for f in p.init_images] == [0, 10, 20, 30, 40]
+
+
+def test_the_posterior_mean_option_encodes_without_the_seed() -> None:
+    p = FakeImg2Img([frame(5), frame(6)])
+    params, source = resolve(p, ZS2Params(enabled=True, init_encoding="mean"), frozenset())
+    run, _ = run_for(p, params, source)
+    p.seeds = [7, 8]
+    run.begin_batch(0)
+    assert p.init_latent.tolist() == pytest.approx([5, 6])
+    run.finish()
+
+
+def test_posterior_seeds_differ_from_the_frame_seeds_and_stay_in_range() -> None:
+    assert posterior_seed(1) != 1
+    assert posterior_seed(2**64) < 2**63
+    assert posterior_seed(-1) >= 0
+
+
+def test_one_init_image_serves_every_frame_and_keeps_the_frames_setting() -> None:
+    p = FakeImg2Img([frame(9)])
+    params, source = resolve(p, ZS2Params(enabled=True, frames=6), frozenset({"frames"}))
+    assert params.frames == 6
+    assert len(source.chunk(0, 6)) == 6
+
+
+def test_a_frames_value_given_by_the_request_must_match_the_init_images() -> None:
+    p = FakeImg2Img([frame(k) for k in range(4)])
+    with pytest.raises(ParamError, match=r"ZS² Video: frames: 16 disagrees with the 4 frames of init_images"):
+        resolve(p, ZS2Params(enabled=True), frozenset({"frames"}))
+    assert resolve(p, ZS2Params(enabled=True), frozenset())[0].frames == 4  # left out, or from the UI
+
+
+def test_a_mask_and_two_sources_are_refused_naming_the_field(tmp_path: Path) -> None:
+    masked = FakeImg2Img([frame(1)])
+    masked.image_mask = frame(255)
+    with pytest.raises(ParamError, match="ZS² Video: mask: "):
+        resolve(masked, ZS2Params(enabled=True), frozenset())
+    both = FakeImg2Img([frame(1), frame(2)])
+    with pytest.raises(ParamError, match="ZS² Video: video: "):
+        resolve(both, ZS2Params(enabled=True, video=str(tmp_path)), frozenset())
+
+
+def test_a_video_folder_sets_frames_and_fps_and_a_base64_video_is_deleted_by_the_undo(tmp_path: Path) -> None:
+    for k in range(6):
+        frame(20 * k).save(tmp_path / f"f{k}.png")
+    p = FakeImg2Img([])
+    params, source = resolve(
+        p, ZS2Params(enabled=True, video=str(tmp_path), video_start=1, video_step=2), frozenset()
+    )
+    assert params.frames == 3
+    assert [np.asarray(f)[0, 0, 0] for f in source.chunk(0, 3)] == [20, 60, 100]
+    assert params.fps == ZS2Params().fps  # a folder has no fps of its own
+    temporary = tmp_path / "upload.mp4"
+    temporary.write_bytes(b"")
+    run, _ = run_for(p, params, dataclasses.replace(source, temporary=temporary))
+    run.finish()
+    assert not temporary.exists()
+
+
+def test_an_exception_in_a_chunk_leaves_p_as_it_was() -> None:
+    p = FakeImg2Img([frame(k) for k in range(4)])
+    params, source = resolve(p, ZS2Params(enabled=True, chunk=2), frozenset())
+    run, _ = run_for(p, params, source)
+    p.seeds = [0, 1]
+    run.begin_batch(0)
+    run.host = FailingHost()
+    with pytest.raises(RuntimeError, match="VAE failed"):
+        run.begin_batch(1)
+    run.finish()
+    assert (p.init_latent, p.image_conditioning, len(p.init_images)) == ("A1111's", "A1111's", 4)

@@ -1,0 +1,343 @@
+"""Videos as input: every frame of a file or a folder of frames, exactly, and the source's audio.
+
+:func:`read_frames` reads MP4, WebM, MOV, MKV, AVI (ffmpeg from imageio-ffmpeg, with timestamps
+passed through so that no frame is dropped or duplicated), GIF and animated WebP (Pillow, frame by
+frame), or a folder of images (sorted naturally: ``frame2`` before ``frame10``), and keeps the frames
+``start``, ``start + step``, ... (``count`` of them, or to the end). :func:`resolve_source` turns an
+API value (a server path, or a base64 video, optionally a ``data:`` URL) into a file.
+:func:`add_audio` copies the source's audio track, cut to the frames read, into an MP4 or WebM.
+
+Every problem raises :class:`~zs2_lib.values.ParamError` naming the field (``video``,
+``video_start``, ``video_frames``), so a caller can refuse the request before sampling.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageSequence
+
+from zs2_lib.values import ParamError, error
+
+FFMPEG_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v")
+PILLOW_SUFFIXES = (".gif", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+ACCEPTED = "accepted: an MP4, WebM, MOV, MKV, AVI, GIF or WebP file or a folder of PNG/JPEG/WebP/BMP frames"
+_AUDIO_CODECS = {".mp4": "aac", ".webm": "libopus"}
+_DATA_URL = re.compile(r"^data:[^,]*;base64,", re.IGNORECASE)
+_BASE64 = re.compile(r"^[A-Za-z0-9+/\s]+=*\s*$")
+
+
+@dataclass(frozen=True)
+class VideoFrames:
+    """Frames read from a video source.
+
+    Attributes:
+        frames: uint8 ``[F, H, W, 3]`` RGB, in order.
+        fps: the source's frame rate, None for a folder of frames.
+        indices: the source frame index of each frame.
+        total: frames in the source, or None when reading stopped before its end.
+        name: the source's file or folder name (for the infotext; never the data).
+        path: the source file, or None for a folder.
+    """
+
+    frames: np.ndarray
+    fps: float | None
+    indices: tuple[int, ...]
+    total: int | None
+    name: str
+    path: Path | None
+
+    @property
+    def step(self) -> int:
+        """Source frames per frame read."""
+        return self.indices[1] - self.indices[0] if len(self.indices) > 1 else 1
+
+    @property
+    def output_fps(self) -> float | None:
+        """The rate that keeps the source's speed: its fps divided by the step."""
+        return None if self.fps is None else self.fps / self.step
+
+    def span_seconds(self) -> tuple[float, float] | None:
+        """``(start, duration)`` of the frames read in the source's timeline, None without an fps."""
+        if self.fps is None:
+            return None
+        return self.indices[0] / self.fps, len(self.indices) * self.step / self.fps
+
+
+def read_frames(
+    source: str | os.PathLike[str], start: int = 0, count: int | None = None, step: int = 1, limit: int = 4096
+) -> VideoFrames:
+    """Frames ``start, start + step, ...`` of a video file or folder: ``count`` of them, or all to the end.
+
+    Args:
+        source: a video file or a folder of images.
+        start: first source frame (0-based), ≥ 0.
+        count: frames to read, ≥ 1, or None for every selected frame to the end.
+        step: read every ``step``-th frame, ≥ 1.
+        limit: most frames accepted (a request for more is refused, naming ``video_frames``).
+
+    Raises:
+        ParamError: unreadable source, no frames, frames of mixed sizes, or a range outside it.
+    """
+    path = Path(source)
+    if start < 0 or step < 1 or (count is not None and count < 1):
+        raise error(
+            "video_start", (start, count, step), "is not a valid range", "start ≥ 0, count ≥ 1, step ≥ 1"
+        )
+    if count is not None and count > limit:
+        raise error("video_frames", count, "is more than the server allows", f"accepted: at most {limit}")
+    if not path.exists():
+        raise error("video", str(source), "is no file or folder on the server", ACCEPTED)
+    if path.is_dir():
+        frames_iter, fps = _folder_frames(path), None
+    elif path.suffix.lower() in PILLOW_SUFFIXES:
+        frames_iter, fps = _pillow_frames(path)
+    else:
+        frames_iter, fps = _ffmpeg_frames(path)
+    reached_end = False
+    selected: list[np.ndarray] = []
+    indices: list[int] = []
+    total = 0
+    end = None if count is None else start + step * (count - 1)
+    for index, frame in enumerate(frames_iter):
+        total = index + 1
+        if index >= start and (index - start) % step == 0:
+            if len(selected) >= limit:
+                raise error(
+                    "video_frames", f"more than {limit}", "frames selected", f"accepted: at most {limit}"
+                )
+            if selected and frame.shape != selected[0].shape:
+                raise error(
+                    "video",
+                    path.name,
+                    f"has frames of mixed sizes ({frame.shape[1]}×{frame.shape[0]} "
+                    f"after {selected[0].shape[1]}×{selected[0].shape[0]})",
+                    "accepted: frames of one size",
+                )
+            selected.append(frame)
+            indices.append(index)
+        if end is not None and index >= end:
+            break
+    else:
+        reached_end = True
+    if total == 0:
+        raise error("video", path.name, "has no frames", ACCEPTED)
+    if start >= total:
+        raise error(
+            "video_start", start, f"is outside the video ({total} frames)", f"accepted: 0 to {total - 1}"
+        )
+    if end is not None and end >= total:
+        available = (total - 1 - start) // step + 1
+        raise error(
+            "video_frames",
+            count,
+            f"frames from frame {start} every {step} run past the video ({total} frames)",
+            f"accepted: 1 to {available}",
+        )
+    return VideoFrames(
+        frames=np.stack(selected),
+        fps=fps,
+        indices=tuple(indices),
+        total=total if reached_end else None,
+        name=path.name,
+        path=None if path.is_dir() else path,
+    )
+
+
+def _natural_key(path: Path) -> list[object]:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def _folder_frames(folder: Path) -> Iterator[np.ndarray]:
+    files = sorted(
+        (f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()), key=_natural_key
+    )
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                yield np.asarray(image.convert("RGB"))
+        except OSError as err:
+            raise error("video", file.name, f"cannot be read as an image ({err})", ACCEPTED) from err
+
+
+def _pillow_frames(path: Path) -> tuple[Iterator[np.ndarray], float | None]:
+    """GIF and animated WebP: every stored frame, composited, and the mean frame rate."""
+    try:
+        image = Image.open(path)
+        durations = [_loaded(frame).info.get("duration", 0) for frame in ImageSequence.Iterator(image)]
+    except OSError as err:
+        raise error("video", path.name, f"cannot be read ({err})", ACCEPTED) from err
+    mean = sum(durations) / len(durations) if durations else 0
+    fps = 1000.0 / mean if mean > 0 else None
+
+    def frames() -> Iterator[np.ndarray]:
+        with image:
+            for frame in ImageSequence.Iterator(image):
+                yield np.asarray(frame.convert("RGB"))
+
+    return frames(), fps
+
+
+def _loaded(frame: Image.Image) -> Image.Image:
+    """The frame decoded (WebP sets a frame's duration only then)."""
+    frame.load()
+    return frame
+
+
+def _ffmpeg_frames(path: Path) -> tuple[Iterator[np.ndarray], float | None]:
+    """Every decoded frame, timestamps passed through (ffmpeg's default would drop or repeat frames)."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path), output_params=["-fps_mode", "passthrough"])
+    try:
+        meta = next(reader)
+    except (OSError, RuntimeError, StopIteration) as err:
+        raise error("video", path.name, "cannot be read as a video", ACCEPTED) from err
+    width, height = meta["size"]
+    fps = float(meta.get("fps") or 0) or None
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            for data in reader:
+                yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
+        except RuntimeError as err:
+            raise error("video", path.name, f"cannot be decoded ({err})", ACCEPTED) from err
+        finally:
+            reader.close()
+
+    return frames(), fps
+
+
+# --- API values ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    """A ``video`` value as a file: ``path``; ``temporary`` if it was decoded from base64 (delete it)."""
+
+    path: Path
+    temporary: bool
+    name: str
+
+
+def resolve_source(value: str, directory: str | None = None) -> ResolvedSource:
+    """A server path as it is, or base64 video data (optionally a ``data:`` URL) written to a temp file.
+
+    Raises:
+        ParamError: neither an existing path nor decodable base64.
+    """
+    text = value.strip()
+    if not text:
+        raise error("video", value, "is empty", ACCEPTED)
+    if _is_path(text):
+        return ResolvedSource(Path(text), temporary=False, name=Path(text).name)
+    data_url = _DATA_URL.match(text)
+    if data_url is None and (len(text) < 64 or not _BASE64.match(text[:4096])):
+        raise error("video", value, "is no file or folder on the server, nor base64 video data", ACCEPTED)
+    try:
+        data = base64.b64decode(text[data_url.end() :] if data_url else text, validate=False)
+    except (binascii.Error, ValueError) as err:
+        raise error("video", value, "is not valid base64", ACCEPTED) from err
+    suffix = _sniff_suffix(data)
+    handle, name = tempfile.mkstemp(prefix="zs2-input-", suffix=suffix, dir=directory)
+    with os.fdopen(handle, "wb") as file:
+        file.write(data)
+    return ResolvedSource(Path(name), temporary=True, name=f"uploaded{suffix}")
+
+
+def _is_path(text: str) -> bool:
+    try:
+        return Path(text).exists()
+    except (OSError, ValueError):  # a name too long, a NUL: base64 data, not a path
+        return False
+
+
+def _sniff_suffix(data: bytes) -> str:
+    if data[:4] == b"GIF8":
+        return ".gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    if data[:4] == b"\x1a\x45\xdf\xa3":
+        return ".webm"
+    return ".mp4"
+
+
+# --- audio ---------------------------------------------------------------------------------------
+
+
+def _ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def has_audio(path: str | os.PathLike[str]) -> bool:
+    """Whether the file has an audio stream (ffmpeg's stream listing)."""
+    result = subprocess.run(
+        [_ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, check=False
+    )
+    return bool(re.search(r"Stream #\d+:\d+.*: Audio:", result.stderr))
+
+
+def add_audio(video: Path, source: Path, start: float, duration: float) -> bool:
+    """Put ``source``'s audio from ``start`` for ``duration`` seconds into ``video`` (MP4 or WebM), in place.
+
+    The video stream is copied, not re-encoded; the file is replaced atomically. Returns False (and
+    leaves ``video`` as it is) when the source has no audio or the format carries none.
+
+    Raises:
+        OSError: ffmpeg failed.
+    """
+    codec = _AUDIO_CODECS.get(video.suffix.lower())
+    if codec is None or not has_audio(source):
+        return False
+    temporary = video.with_name(f".{video.stem}.audio{video.suffix}")
+    command = [
+        _ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(video),
+        "-ss", f"{start:.6f}", "-t", f"{duration:.6f}", "-i", str(source),
+        "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", codec, "-shortest", str(temporary),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        temporary.unlink(missing_ok=True)
+        raise OSError(
+            f"ffmpeg could not add the audio of {source.name} to {video.name}: {result.stderr.strip()}"
+        )
+    os.replace(temporary, video)
+    return True
+
+
+def carry_audio(files: dict[str, Path], source: VideoFrames, keep: bool = True) -> list[Path]:
+    """Add the source's audio, cut to the frames read, to each MP4/WebM of ``files``; the files changed.
+
+    Nothing is done when ``keep`` is False, the source is a folder or has no fps, or it has no audio.
+    """
+    span = source.span_seconds()
+    if not keep or source.path is None or span is None:
+        return []
+    return [
+        path for fmt, path in files.items() if fmt in ("mp4", "webm") and add_audio(path, source.path, *span)
+    ]
+
+
+__all__ = [
+    "ACCEPTED",
+    "ParamError",
+    "ResolvedSource",
+    "VideoFrames",
+    "add_audio",
+    "carry_audio",
+    "has_audio",
+    "read_frames",
+    "resolve_source",
+]

@@ -1,0 +1,159 @@
+"""img2img: frame k of the video starts from frame k of a source video (paper §5, video editing).
+
+The source is the ``video`` parameter (a file or folder on the server, or base64 data) or the
+request's init images (one per frame, or one for every frame). :func:`resolve` reads it before the
+run is planned, so the video's length is the source's and a bad source is refused before sampling.
+
+A1111 encodes ``p.init_images`` once, in ``p.init``, with the VAE posterior sampled from the global
+torch RNG. The run hands ``p.init`` the first chunk's frames only (so its checks and conditioning see
+a batch of the right size) and, at every chunk (``process_batch``, before ``p.sample``), sets
+``p.init_latent`` and ``p.image_conditioning`` to that chunk's frames, each encoded under a seed of
+its own (:func:`posterior_seed`) or to its posterior mean. Only one chunk's latents exist at a time;
+a rerun, and a chunked run, get the latents of one batch. The added noise is ``p.rng``'s, which the
+noise feature already chains across frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zs2_lib.names import console
+from zs2_lib.params import FIELD_BY_NAME, ParamError, ZS2Params
+from zs2_lib.values import error
+from zs2_lib.video_input import VideoFrames, read_frames, resolve_source
+from zs2_lib.webui.run import Feature, Run
+
+POSTERIOR_SEED_OFFSET = 0x5A5A_0D1E
+"""Frame seed + this seeds its VAE posterior sample, so the sample is not the frame's initial noise."""
+
+
+def posterior_seed(seed: int) -> int:
+    """The seed of a frame's VAE posterior sample (within torch's accepted range)."""
+    return (int(seed) + POSTERIOR_SEED_OFFSET) % 2**63
+
+
+@dataclass
+class InitFrames:
+    """The source of a v2v run: its frames (PIL images or uint8 arrays) and where they came from."""
+
+    frames: Sequence[Any]
+    video: VideoFrames | None = None
+    temporary: Path | None = None
+
+    def chunk(self, first: int, size: int) -> list[Any]:
+        """Frames ``first`` .. ``first + size - 1`` as PIL images; past the end, the last frame again.
+
+        Balanced chunks sample a few frames past the video's end, which the video leaves out.
+        """
+        from PIL import Image
+
+        last = len(self.frames) - 1
+        picked = [self.frames[min(index, last)] for index in range(first, first + size)]
+        return [Image.fromarray(frame) if isinstance(frame, np.ndarray) else frame for frame in picked]
+
+
+def is_img2img(p: Any) -> bool:
+    """Whether ``p`` is an img2img generation."""
+    return hasattr(p, "init_images") and hasattr(p, "denoising_strength")
+
+
+def resolve(p: Any, params: ZS2Params, given: frozenset[str]) -> tuple[ZS2Params, InitFrames]:
+    """The source frames of an img2img run, and the params with the video's frame count and fps.
+
+    ``given`` are the names a request set explicitly (a dict arg); a ``frames`` given there must match
+    the source's, an ``fps`` given there wins over the source's.
+
+    Raises:
+        ParamError: an unreadable source, a bad range, a mask, or a disagreeing ``frames``.
+    """
+    if getattr(p, "image_mask", None) is not None:
+        raise error(
+            "mask", "inpainting mask", "is not supported by ZS² video-to-video yet", "accepted: no mask"
+        )
+    init_images = [image for image in (p.init_images or []) if image is not None]
+    if params.video:
+        if len(init_images) > 1:
+            raise error(
+                "video", "video and init_images", "both give frames", "accepted: one source of frames"
+            )
+        source = _read_video(params)
+        updates: dict[str, Any] = {"frames": len(source.frames)}
+        fps = source.video.output_fps if source.video else None
+        if fps is not None and "fps" not in given:
+            updates["fps"] = min(max(fps, 1e-3), FIELD_BY_NAME["fps"].high)
+    elif len(init_images) > 1:
+        source, updates = InitFrames(init_images), {"frames": len(init_images)}
+    elif init_images:
+        return params, InitFrames(init_images * params.frames)
+    else:
+        raise error(
+            "video", "", "is empty and no init image was given", "accepted: a video input or init images"
+        )
+    if "frames" in given and params.frames != updates["frames"]:
+        _remove(source)
+        origin = "the video input" if params.video else "init_images"
+        raise error(
+            "frames", params.frames, f"disagrees with the {updates['frames']} frames of {origin}",
+            f"accepted: {updates['frames']}, or leave frames out",
+        )  # fmt: skip
+    return dataclasses.replace(params, **updates), source
+
+
+def _read_video(params: ZS2Params) -> InitFrames:
+    resolved = resolve_source(params.video)
+    try:
+        video = read_frames(
+            resolved.path,
+            start=params.video_start,
+            count=params.video_frames or None,
+            step=params.video_step,
+            limit=int(FIELD_BY_NAME["frames"].high),
+        )
+    except ParamError:
+        if resolved.temporary:
+            resolved.path.unlink(missing_ok=True)
+        raise
+    video = dataclasses.replace(video, name=resolved.name)
+    return InitFrames(video.frames, video, resolved.path if resolved.temporary else None)
+
+
+def _remove(source: InitFrames) -> None:
+    if source.temporary is not None:
+        source.temporary.unlink(missing_ok=True)
+
+
+class Img2ImgFrames(Feature):
+    """Per-chunk init latents from the source frames, each frame encoded under its own seed."""
+
+    def __init__(self, source: InitFrames) -> None:
+        self.source = source
+
+    def install(self, run: Run) -> None:
+        run.undo.callback(_remove, self.source)
+        p, plan = run.p, run.plan
+        run.set_attribute(p, "init_images", self.source.chunk(0, plan.batch_size))
+        if self.source.video is not None:
+            video = self.source.video
+            first, last = video.indices[0], video.indices[-1]
+            console(f"{len(video.frames)} frames from {video.name} (source frames {first} to {last})")
+
+    def batch(self, run: Run) -> None:
+        p, host = run.p, run.host
+        frames = self.source.chunk(run.position.first_frame, run.plan.batch_size)
+        image = host.init_images_tensor(p, frames)
+        seeds = [posterior_seed(seed) for seed in p.seeds]
+        latent = host.encode_init(p, image, seeds, mean=run.params.init_encoding == "mean")
+        run.set_attribute(p, "init_latent", latent)
+        run.set_attribute(p, "image_conditioning", p.img2img_image_conditioning(image * 2 - 1, latent, None))
+        if getattr(p, "color_corrections", None) is not None:
+            run.set_attribute(p, "color_corrections", [host.color_correction(frame) for frame in frames])
+
+    def carried(self) -> list[torch.Tensor]:
+        return []
