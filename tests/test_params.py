@@ -275,6 +275,9 @@ def test_defaults() -> None:
         "loop": "loop",
         "chunk": 16,
         "step_noise": "dependent",
+        "control_video": None,
+        "control_videos": None,
+        "hold_last": False,
     }
     assert params.lambda_ == Schedule.constant(0.01)
     assert params.formats == ("mp4", "gif")
@@ -414,6 +417,9 @@ BAD_VALUES: dict[str, list[object]] = {
     "chunk": [0, 4097, "x", 1.5, None],
     "step_noise": ["correlated", None, 1],
     "formats": ["", " , ", "avi", "mp4, avi", "mp4;gif", [], ["mp4", 3], None, 42, {"mp4"}],
+    "control_video": [42, True, ["frame", ""], ["frame", None], {"a": 1}, []],
+    "control_videos": [42, "[1, 2]", "not json", [42], [["frame", 3]], {"a": 1}],
+    "hold_last": ["perhaps", 2, None],
 }
 INVALID = [(name, value) for name, values in BAD_VALUES.items() for value in values]
 
@@ -491,7 +497,8 @@ def test_infotext_example() -> None:
     params = ZS2Params(enabled=True, lambda_=parse("0:0.01, 16:0.05"))
     assert params.to_infotext() == (
         "frames=16; fps=8; lambda=0:0.01, 16:0.05; mu=0.98; noise_model=dependency; alpha=0.9; "
-        "search=10; solver=exact; debias=true; formats=mp4,gif; loop=loop; chunk=16; step_noise=dependent"
+        "search=10; solver=exact; debias=true; formats=mp4,gif; loop=loop; chunk=16; step_noise=dependent; "
+        "hold_last=false"
     )
 
 
@@ -508,7 +515,7 @@ def test_infotext_round_trip(params: ZS2Params) -> None:
     assert ZS2Params.from_infotext(text) == dataclasses.replace(params, enabled=True)
     assert "enabled" not in text
     items = text.split("; ")
-    assert [item.split("=")[0] for item in items] == [spec.name for spec in FIELDS if spec.name != "enabled"]
+    assert [item.split("=")[0] for item in items] == [spec.name for spec in FIELDS if spec.in_infotext]
     assert all(item.count("=") == 1 for item in items)
 
 

@@ -31,6 +31,9 @@ UI_VALUES = [
     "pingpong",
     8,
     "independent",
+    "",  # control_video: the UI's empty path box
+    "",  # control_videos: the hidden API-only box
+    False,
 ]
 
 

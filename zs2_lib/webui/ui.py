@@ -20,7 +20,10 @@ ROWS = (
     ("noise_model", "alpha", "search"),
     ("solver", "debias", "step_noise"),
     ("formats", "loop"),
+    ("control_video", "hold_last"),
 )
+HIDDEN = ("control_videos",)
+"""API-only fields: a hidden box keeps the positional order of the script's args."""
 
 
 def _component(spec: Field, elem_id: str) -> gr.components.Component:
@@ -39,6 +42,12 @@ def _component(spec: Field, elem_id: str) -> gr.components.Component:
         return gr.Dropdown(choices=list(spec.choices), value=spec.default, **common)
     if spec.kind == "formats":
         return gr.CheckboxGroup(choices=list(spec.choices), value=list(spec.default), **common)
+    if spec.kind == "source":
+        return gr.Textbox(
+            value="", lines=1, placeholder="folder of frames or video file (ControlNet units)", **common
+        )
+    if spec.kind == "sources":
+        return gr.Textbox(value="", visible=False, **common)
     return gr.Number(value=spec.default, **common)
 
 
@@ -62,6 +71,8 @@ def build(script: Any) -> list[gr.components.Component]:
             with gr.Row():
                 for name in row:
                     controls[name] = _component(FIELD_BY_NAME[name], elem_ids[name])
+        for name in HIDDEN:
+            controls[name] = _component(FIELD_BY_NAME[name], elem_ids[name])
         gr.HTML(hints_html(elem_ids))
     missing = [spec.name for spec in FIELDS if spec.name not in controls]
     if missing:
