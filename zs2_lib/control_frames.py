@@ -118,7 +118,9 @@ def _single(text: str, field: str) -> ControlVideo:
         )
         if not files:
             raise ControlVideoError(f'{field}: folder "{text}" holds no image ({", ".join(IMAGE_SUFFIXES)})')
-        return ControlVideo(f'folder "{path.name}"', len(files), lambda i: _read_image_file(files[i]))
+        return ControlVideo(
+            f'folder "{path.name}" ({len(files)} frames)', len(files), lambda i: _read_image_file(files[i])
+        )
     if len(text) < 4096 and path.is_file():
         frames = _decode_media(path.read_bytes(), path.suffix.lower())
         kind = "video" if len(frames) > 1 or path.suffix.lower() in VIDEO_SUFFIXES else "image"

@@ -30,10 +30,14 @@ import torch
 from zs2_lib.cfg_layout import denoiser_layout
 from zs2_lib.control_frames import ControlVideo, ControlVideoError, open_control_video
 from zs2_lib.names import CONTROL_INFOTEXT_KEY, PREFIX, console
-from zs2_lib.webui.errors import RequestError
 from zs2_lib.webui.features.momentum import _repeats as cond_repeats
 from zs2_lib.webui.features.refusal import RefusingRNG
 from zs2_lib.webui.run import Feature, Run
+
+try:
+    from zs2_lib.webui.errors import RequestError
+except ImportError:  # no fastapi outside the webui (the CI tier): the same 422 error without HTTPException
+    from zs2_lib.script_args import InputError as RequestError
 
 EXTERNAL_CODE = ("internal_controlnet.external_code", "scripts.external_code")
 
@@ -109,7 +113,8 @@ class ControlNetFrames(Feature):
         """Pick the driven units, open their control videos, and hand ControlNet first-frame copies."""
         params, p = run.params, run.p
         args = list(p.script_args_value)
-        slots = [i for i in range(script.args_from, script.args_to) if _is_unit(args[i], code)]
+        span = range(script.args_from, min(script.args_to, len(args)))
+        slots = [i for i in span if _is_unit(args[i], code)]
         units = [code.to_processing_unit(args[i]) for i in slots]
         per_unit = params.control_videos or ()
         if len(per_unit) > len(units):
