@@ -278,6 +278,7 @@ def test_defaults() -> None:
         "control_video": None,
         "control_videos": None,
         "hold_last": False,
+        "control_momentum": False,
     }
     assert params.lambda_ == Schedule.constant(0.01)
     assert params.formats == ("mp4", "gif")
@@ -420,6 +421,7 @@ BAD_VALUES: dict[str, list[object]] = {
     "control_video": [42, True, ["frame", ""], ["frame", None], {"a": 1}, []],
     "control_videos": [42, "[1, 2]", "not json", [42], [["frame", 3]], {"a": 1}],
     "hold_last": ["perhaps", 2, None],
+    "control_momentum": ["sure", 3, None],
 }
 INVALID = [(name, value) for name, values in BAD_VALUES.items() for value in values]
 
@@ -498,7 +500,7 @@ def test_infotext_example() -> None:
     assert params.to_infotext() == (
         "frames=16; fps=8; lambda=0:0.01, 16:0.05; mu=0.98; noise_model=dependency; alpha=0.9; "
         "search=10; solver=exact; debias=true; formats=mp4,gif; loop=loop; chunk=16; step_noise=dependent; "
-        "hold_last=false"
+        "hold_last=false; control_momentum=false"
     )
 
 

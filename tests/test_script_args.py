@@ -34,6 +34,7 @@ UI_VALUES = [
     "",  # control_video: the UI's empty path box
     "",  # control_videos: the hidden API-only box
     False,
+    False,
 ]
 
 

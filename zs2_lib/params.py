@@ -190,6 +190,13 @@ class ZS2Params:
         "error). It never loops.",
         default=False,
     )
+    control_momentum: bool = param(
+        "bool",
+        label="Momentum in ControlNet",
+        help="Also apply temporal momentum to the self-attention of the ControlNet models (a copy of the "
+        "UNet encoder). Off keeps each frame's control exactly its own.",
+        default=False,
+    )
 
     def __post_init__(self) -> None:
         """Coerce every field to its canonical value, raising ParamError for an invalid one."""

@@ -16,7 +16,14 @@ import pytest
 from PIL import Image
 
 from tests.webui.test_webui_off_and_recovery import HOOK_COUNTS
-from tests.webui.webui_client import FAULT_TITLE, max_abs_diff, mean_abs_diff, txt2img_request, zs2_args
+from tests.webui.webui_client import (
+    FAULT_TITLE,
+    consecutive_change,
+    max_abs_diff,
+    mean_abs_diff,
+    txt2img_request,
+    zs2_args,
+)
 
 JOIN_TOLERANCE = 1  # as for chunked videos without ControlNet: at most one level after rounding
 BODY = {"sampler_name": "DDIM", "steps": 4, "seed": 4242}
@@ -94,6 +101,23 @@ def test_a_constant_control_video_equals_the_single_image_unit(cn_server, measur
     measure(f"ControlNet constant control video vs single-image unit: max diff {diff}")
     assert diff <= JOIN_TOLERANCE
     assert mean_abs_diff(single.frames, plain.frames) > UNIT_EFFECT
+
+
+def test_every_frame_goes_through_the_unit_s_own_preprocessor_and_its_cost_is_reported(cn_server, measure):
+    images = [pattern(i) for i in range(8)]
+    raw = [png64(image) for image in images]
+    inverted = [png64(255 - image) for image in images]
+    by_preprocessor = cn_server.ok(request(zs2_args(frames=8, control_video=raw), [unit(module="invert")]))
+    ready_made = cn_server.ok(request(zs2_args(frames=8, control_video=inverted), [unit()]))
+    unprocessed = cn_server.ok(request(zs2_args(frames=8, control_video=raw), [unit()]))
+    diff = max_abs_diff(by_preprocessor.frames, ready_made.frames)
+    skipped = mean_abs_diff(by_preprocessor.frames, unprocessed.frames)
+    measure(
+        f"ControlNet invert preprocessor per frame vs inverted maps: max diff {diff}; vs raw {skipped:.2f}"
+    )
+    assert diff == 0
+    assert skipped > UNIT_EFFECT
+    assert "ControlNet unit 0 (invert): frames 1-8 preprocessed" in cn_server.log_text()
 
 
 CHUNK_CASES = {
@@ -243,3 +267,31 @@ def test_zs2_off_with_a_unit_is_pixel_identical_to_no_extension(cn_server, cn_ba
         mean_abs_diff(cn_baseline_server.ok(with_unit).frames, cn_baseline_server.ok(without).frames)
         > UNIT_EFFECT
     )
+
+
+def test_momentum_in_controlnet_is_measured_joins_chunks_exactly_and_leaves_no_hook(cn_server, measure):
+    video = frames64(16)
+    swapped = list(video)
+    swapped[6], swapped[11] = video[11], video[6]
+    runs = {}
+    for momentum in (False, True):
+        for label, control in (("", video), (" swapped", swapped)):
+            zs2 = zs2_args(frames=16, chunk=16, control_video=control, control_momentum=momentum)
+            runs[f"{momentum}{label}"] = cn_server.ok(request(zs2, [unit()])).frames
+    chunked = cn_server.ok(
+        request(zs2_args(frames=16, chunk=8, control_video=video, control_momentum=True), [unit()])
+    )
+    off_again = cn_server.ok(request(zs2_args(frames=16, chunk=16, control_video=video), [unit()]))
+    for momentum in (False, True):
+        frames, other = runs[f"{momentum}"], runs[f"{momentum} swapped"]
+        change = [mean_abs_diff([a], [b]) for a, b in zip(frames, other, strict=True)]
+        targeted = (change[6] + change[11]) / 2
+        elsewhere = float(np.mean([c for i, c in enumerate(change) if i not in (6, 11)]))
+        measure(
+            f"ControlNet momentum {'on' if momentum else 'off'}: consecutive change "
+            f"{consecutive_change(frames):.2f}; swapping control frames 6 and 11 moves them {targeted:.2f}, "
+            f"the other frames by {elsewhere:.2f}"
+        )
+    assert mean_abs_diff(runs["True"], runs["False"]) > 0  # the hooks did act on ControlNet's attention
+    assert max_abs_diff(chunked.frames, runs["True"]) <= JOIN_TOLERANCE
+    assert max_abs_diff(off_again.frames, runs["False"]) == 0  # no hook left on ControlNet's cached model

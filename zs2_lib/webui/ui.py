@@ -20,7 +20,7 @@ ROWS = (
     ("noise_model", "alpha", "search"),
     ("solver", "debias", "step_noise"),
     ("formats", "loop"),
-    ("control_video", "hold_last"),
+    ("control_video", "hold_last", "control_momentum"),
 )
 HIDDEN = ("control_videos",)
 """API-only fields: a hidden box keeps the positional order of the script's args."""

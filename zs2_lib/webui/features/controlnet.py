@@ -27,9 +27,11 @@ from typing import Any
 
 import torch
 
+from zs2_lib.attention import attn1_modules
 from zs2_lib.cfg_layout import denoiser_layout
 from zs2_lib.control_frames import ControlVideo, ControlVideoError, open_control_video
 from zs2_lib.names import CONTROL_INFOTEXT_KEY, PREFIX, console
+from zs2_lib.webui.features.momentum import Momentum
 from zs2_lib.webui.features.momentum import _repeats as cond_repeats
 from zs2_lib.webui.features.refusal import RefusingRNG
 from zs2_lib.webui.run import Feature, Run
@@ -74,6 +76,7 @@ class ControlNetFrames(Feature):
         self._cursor = 0
         self._handle: torch.utils.hooks.RemovableHandle | None = None
         self._unet: torch.nn.Module | None = None
+        self._control_hooks: list[torch.utils.hooks.RemovableHandle] | None = None
 
     # before processing ----------------------------------------------------------------------
 
@@ -145,6 +148,8 @@ class ControlNetFrames(Feature):
     # per chunk ------------------------------------------------------------------------------
 
     def batch(self, run: Run) -> None:
+        if self.error is None and run.params.control_momentum and self._control_hooks is None:
+            self._hook_control_models(run)
         if self.error is None and self.units:
             try:
                 self._chunk_hints(run)
@@ -199,6 +204,27 @@ class ControlNetFrames(Feature):
                 f"preprocessed, {seconds * 1000:.1f} ms per frame"
             )
 
+    def _hook_control_models(self, run: Run) -> None:
+        """Temporal momentum on the attn1 layers of every ControlNet of the run (paper §4, Eq. 2).
+
+        ControlNet runs inside the UNet call, after the momentum feature has set that call's row
+        layout, so its self-attention layers mix the same rows in the same CFG streams; their state
+        is carried between chunks under their own names (``controlnet<unit>.<layer>``).
+        """
+        self._control_hooks = []
+        code = external_code()
+        script = code.find_cn_script(run.p.scripts) if code is not None else None
+        network = getattr(script, "latest_network", None)
+        momentum = run.feature(Momentum).momentum
+        for k, param in enumerate(getattr(network, "control_params", None) or []):
+            model = getattr(param.control_model, "control_model", None)
+            if not isinstance(model, torch.nn.Module):
+                continue  # T2I-Adapters and others without attention
+            for name, module in attn1_modules(model):
+                hook = momentum.pre_hook(f"controlnet{k}.{name}")
+                self._control_hooks.append(module.register_forward_pre_hook(hook, with_kwargs=True))
+        console(f"temporal momentum on {len(self._control_hooks)} ControlNet self-attention layers")
+
     # per UNet call --------------------------------------------------------------------------
 
     def evaluation(self, run: Run, params: Any) -> None:
@@ -250,8 +276,11 @@ class ControlNetFrames(Feature):
         self._unet = None
 
     def _release(self) -> None:
-        """Remove the hook, put ControlNet's own hints back, drop this chunk's hints."""
+        """Remove the hooks, put ControlNet's own hints back, drop this chunk's hints."""
         self._detach()
+        for handle in self._control_hooks or ():
+            handle.remove()
+        self._control_hooks = None
         for param, hint, hr_hint in self._originals.values():
             param.hr_hint_cond = hr_hint
             param.hint_cond = hint
