@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.webui.make_tiny_controlnet import install as install_controlnet
 from tests.webui.webui_client import REPO_ROOT, START_TIMEOUT, WebuiServer
 
 HERE = Path(__file__).resolve().parent
@@ -125,19 +126,6 @@ def controlnet_root() -> Path | None:
     return Path(value).resolve() if value else None
 
 
-def _install_controlnet(data_dir: Path, controlnet: Path, checkpoint: Path) -> None:
-    """ControlNet (symlink), the loader shim and the tiny ControlNet built for ``checkpoint``."""
-    from tests.webui.make_tiny_controlnet import build
-
-    extensions = data_dir / "extensions"
-    extensions.mkdir(parents=True, exist_ok=True)
-    (extensions / "sd-webui-controlnet").symlink_to(controlnet, target_is_directory=True)
-    shim = extensions / "zz-zs2-tiny-controlnet" / "scripts"
-    shim.mkdir(parents=True)
-    shutil.copyfile(HERE / "tiny_controlnet_shim.py", shim / "tiny_controlnet_shim.py")
-    build(checkpoint, data_dir / "models" / "ControlNet" / "tiny_cn.safetensors")
-
-
 @pytest.fixture(scope="session")
 def controlnet_servers(tmp_path_factory: pytest.TempPathFactory):
     """``cn`` (ZS² + ControlNet) and ``cn_baseline`` (ControlNet only), launched together."""
@@ -153,7 +141,7 @@ def controlnet_servers(tmp_path_factory: pytest.TempPathFactory):
         data_dir = base / name
         data_dir.mkdir()
         _write_config(data_dir)
-        _install_controlnet(data_dir, controlnet, checkpoint)
+        install_controlnet(data_dir, controlnet, checkpoint)
         if extension:
             _install_extension(data_dir)
             _install_fault_injector(data_dir)

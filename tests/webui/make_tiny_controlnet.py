@@ -11,14 +11,14 @@ two control images change it differently. Same checkpoint and seed, same file.
 
 sd-webui-controlnet reads no config for ControlNet files; it builds every SD1 ControlNet with 320
 model channels, so the server also gets ``tiny_controlnet_shim.py`` (see there). Run with the
-webui's Python (torch and safetensors):
-``build(checkpoint, models_dir / "ControlNet" / "tiny_cn.safetensors")``.
+webui's Python (torch and safetensors); :func:`install` sets up a server's data dir with it.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+import shutil
 from pathlib import Path
 
 HINT_CHANNELS = (16, 16, 32, 32, 96, 96, 256)
@@ -84,3 +84,14 @@ def build(checkpoint: Path, out: Path, *, seed: int = 0, gain: float = 0.35) -> 
         metadata={"zs2": f"tiny ControlNet seed {seed}"},
     )
     return out
+
+
+def install(data_dir: Path, controlnet: Path, checkpoint: Path) -> None:
+    """Into an A1111 data dir: ControlNet (symlink), the loader shim, ``tiny_cn`` for ``checkpoint``."""
+    extensions = data_dir / "extensions"
+    extensions.mkdir(parents=True, exist_ok=True)
+    (extensions / "sd-webui-controlnet").symlink_to(controlnet, target_is_directory=True)
+    shim = extensions / "zz-zs2-tiny-controlnet" / "scripts"
+    shim.mkdir(parents=True)
+    shutil.copyfile(Path(__file__).with_name("tiny_controlnet_shim.py"), shim / "tiny_controlnet_shim.py")
+    build(checkpoint, data_dir / "models" / "ControlNet" / "tiny_cn.safetensors")

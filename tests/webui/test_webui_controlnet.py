@@ -230,13 +230,20 @@ def _hooks(server) -> dict:
 def test_nothing_is_left_behind_after_an_exception_mid_run(cn_server, cn_baseline_server, measure):
     single = request(None, [unit(image=png64(pattern(1)))], batch_size=4)
     video = request(zs2_args(frames=8, chunk=4, control_video=frames64(8)), [unit()])
+    fault = {FAULT_TITLE: {"args": [True, 5]}}  # raise at the 5th UNet call: inside the first chunk
+    cn_server.ok(single)
     clean = _hooks(cn_server)
+    # ControlNet alone leaves its own CFG callback behind after a failed run (it removes it in its
+    # postprocess, or at the start of its next run): the same count with ZS² off is the reference
+    failed_alone = cn_server.txt2img(dict(single, alwayson_scripts={**single["alwayson_scripts"], **fault}))
+    assert failed_alone.status == 500, failed_alone.describe()
+    after_controlnet_alone = _hooks(cn_server)
     before = cn_server.ok(video)
-    faulty = dict(video, alwayson_scripts={**video["alwayson_scripts"], FAULT_TITLE: {"args": [True, 5]}})
-    failed = cn_server.txt2img(faulty)
+    failed = cn_server.txt2img(dict(video, alwayson_scripts={**video["alwayson_scripts"], **fault}))
     assert failed.status == 500, failed.describe()
-    assert _hooks(cn_server) == clean
+    assert _hooks(cn_server) == after_controlnet_alone
     off = cn_server.ok(single)
+    assert _hooks(cn_server) == clean
     expected = cn_baseline_server.ok(single)
     again = cn_server.ok(video)
     off_diff, video_diff = (
@@ -248,6 +255,10 @@ def test_nothing_is_left_behind_after_an_exception_mid_run(cn_server, cn_baselin
     )
     assert off_diff == 0
     assert video_diff == 0
+    assert (
+        mean_abs_diff(before.frames, cn_server.ok(request(zs2_args(frames=8, chunk=4), None)).frames)
+        > UNIT_EFFECT
+    )
     assert _hooks(cn_server) == clean
 
 
