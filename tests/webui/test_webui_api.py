@@ -32,6 +32,10 @@ def _bad_values() -> list[tuple[str, Any]]:
             cases += [(spec.name, "foo"), (spec.name, 3)]
         elif spec.kind == "formats":
             cases += [(spec.name, ["avi"]), (spec.name, []), (spec.name, 5), (spec.name, "mp4, mov")]
+        elif spec.kind == "source":
+            cases += [(spec.name, 42), (spec.name, ["frame", ""]), (spec.name, {"a": 1})]
+        elif spec.kind == "sources":
+            cases += [(spec.name, 42), (spec.name, "not json"), (spec.name, [["frame", 3]])]
         else:
             raise AssertionError(f"no invalid values for kind {spec.kind!r} of {spec.name}")
     named = [
@@ -70,6 +74,13 @@ def test_every_bad_value_is_rejected_with_its_name(zs2_server, measure):
     passed = len(BAD_VALUES) - len(failures)
     measure(f"bad values: {len(BAD_VALUES)} sent, {passed} answered 422 naming the field")
     assert not failures, "\n".join(failures)
+
+
+def test_a_control_video_without_controlnet_is_refused_before_sampling(zs2_server):
+    frame = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+    result = zs2_server.txt2img(txt2img_request({"enabled": True, "frames": 4, "control_video": [frame] * 4}))
+    assert result.status == 422, result.describe()
+    assert result.detail.startswith("ZS² Video: control_video: the ControlNet extension"), result.detail
 
 
 def test_unknown_name_is_rejected(zs2_server):

@@ -230,7 +230,7 @@ def _hooks(server) -> dict:
 def test_nothing_is_left_behind_after_an_exception_mid_run(cn_server, cn_baseline_server, measure):
     single = request(None, [unit(image=png64(pattern(1)))], batch_size=4)
     video = request(zs2_args(frames=8, chunk=4, control_video=frames64(8)), [unit()])
-    fault = {FAULT_TITLE: {"args": [True, 5]}}  # raise at the 5th UNet call: inside the first chunk
+    fault = {FAULT_TITLE: {"args": [True, 2]}}  # raise at the 2nd UNet call (4 steps, one call each)
     cn_server.ok(single)
     clean = _hooks(cn_server)
     # ControlNet alone leaves its own CFG callback behind after a failed run (it removes it in its
@@ -239,7 +239,8 @@ def test_nothing_is_left_behind_after_an_exception_mid_run(cn_server, cn_baselin
     assert failed_alone.status == 500, failed_alone.describe()
     after_controlnet_alone = _hooks(cn_server)
     before = cn_server.ok(video)
-    failed = cn_server.txt2img(dict(video, alwayson_scripts={**video["alwayson_scripts"], **fault}))
+    in_second_chunk = {FAULT_TITLE: {"args": [True, 6]}}  # 4 calls per chunk: the 2nd step of chunk 2
+    failed = cn_server.txt2img(dict(video, alwayson_scripts={**video["alwayson_scripts"], **in_second_chunk}))
     assert failed.status == 500, failed.describe()
     assert _hooks(cn_server) == after_controlnet_alone
     off = cn_server.ok(single)
