@@ -182,6 +182,26 @@ def test_base64_frames_a_base64_video_and_folders_give_the_same_frames(cn_server
         assert diff == 0, label
 
 
+def test_a_base64_mp4_gives_the_frames_it_decodes_to(cn_server, tmp_path: Path, measure):
+    import imageio.v3 as iio
+
+    images = np.stack([pattern(i) for i in range(8)])
+    data = iio.imwrite("<bytes>", images, extension=".mp4", plugin="FFMPEG", fps=8)
+    folder = tmp_path / "decoded"
+    folder.mkdir()
+    for i, image in enumerate(iio.imread(data, index=None, extension=".mp4", plugin="FFMPEG")):
+        Image.fromarray(image).save(folder / f"{i}.png")
+    assert len(list(folder.iterdir())) == 8
+    video = cn_server.ok(request(zs2_args(frames=8, control_video=base64.b64encode(data).decode()), [unit()]))
+    frames = cn_server.ok(request(zs2_args(frames=8, control_video=str(folder)), [unit()]))
+    plain = cn_server.ok(request(zs2_args(frames=8), None))
+    diff = max_abs_diff(video.frames, frames.frames)
+    measure(f"ControlNet base64 MP4 vs its decoded frames in a folder: max diff {diff}")
+    assert diff == 0
+    assert mean_abs_diff(video.frames, plain.frames) > UNIT_EFFECT
+    assert "base64 video (8 frames)" in video.info["infotexts"][0]
+
+
 def test_a_short_control_video_is_refused_or_holds_its_last_frame(cn_server, measure):
     short = frames64(5)
     refused = cn_server.txt2img(request(zs2_args(frames=8, control_video=short), [unit()]))
