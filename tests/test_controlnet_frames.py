@@ -178,7 +178,7 @@ def test_every_unet_call_gets_the_hint_rows_of_its_latent_rows(controlnet, repea
     units = [ControlNetUnit(), ControlNetUnit(enabled=False), ControlNetUnit(image=np.zeros((2, 2, 3)))]
     run, p = start(controlnet, units, chunk=4, control_videos=[None, None, OTHER], control_video=VIDEO)
     assert run.feature(ControlNetFrames).error is None
-    assert p.extra_generation_params["ZS2 control"] == "unit 0: 8 base64 frames; unit 1: 8 base64 frames"
+    assert p.extra_generation_params["ZS2 control"] == "unit 0: 8 base64 frames; unit 2: 8 base64 frames"
     for chunk in range(2):
         run.begin_batch(chunk)
         unet = Recorder(controlnet.latest_network.control_params)

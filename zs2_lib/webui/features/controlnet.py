@@ -55,8 +55,9 @@ def external_code() -> Any | None:
 
 @dataclass
 class DrivenUnit:
-    """An enabled unit fed from a control video: its place among the enabled units and its frames."""
+    """An enabled unit fed from a control video: its index among all units and among the enabled ones."""
 
+    index: int
     enabled_index: int
     field: str
     video: ControlVideo
@@ -107,7 +108,7 @@ class ControlNetFrames(Feature):
             )
             return
         if self.units:
-            names = "; ".join(f"unit {u.enabled_index}: {u.video.name}" for u in self.units)
+            names = "; ".join(f"unit {u.index}: {u.video.name}" for u in self.units)
             # the run's result, like the ZS² item of the infotext: it outlives the run on purpose
             p.extra_generation_params[CONTROL_INFOTEXT_KEY] = names
             console(f"ControlNet per frame: {names}")
@@ -140,7 +141,7 @@ class ControlNetFrames(Feature):
                 if note:
                     console(note)
                 args[slot] = _first_frame_unit(unit, video)
-                self.units.append(DrivenUnit(enabled, field, video))
+                self.units.append(DrivenUnit(k, enabled, field, video))
             enabled += 1
         if self.units:
             run.set_attribute(p, "script_args_value", type(p.script_args_value)(args))
@@ -178,7 +179,7 @@ class ControlNetFrames(Feature):
             unit = enabled_units[driven.enabled_index]
             if not (isinstance(param.hint_cond, torch.Tensor) and param.hint_cond.ndim == 4):
                 raise ControlVideoError(
-                    f"{driven.field}: ControlNet unit {driven.enabled_index} ({unit.module}, "
+                    f"{driven.field}: ControlNet unit {driven.index} ({unit.module}, "
                     f"{getattr(param.control_model_type, 'name', param.control_model_type)}) takes no image "
                     "hint per frame; accepted: ControlNet, T2I-Adapter and Control-LoRA units"
                 )
@@ -200,7 +201,7 @@ class ControlNetFrames(Feature):
             driven.high = None if high[0] is None else torch.cat(high).to(param.hint_cond.device)
             seconds = (time.perf_counter() - started) / count
             console(
-                f"ControlNet unit {driven.enabled_index} ({unit.module}): frames {first + 1}-{first + count} "
+                f"ControlNet unit {driven.index} ({unit.module}): frames {first + 1}-{first + count} "
                 f"preprocessed, {seconds * 1000:.1f} ms per frame"
             )
 
