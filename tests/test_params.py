@@ -283,6 +283,10 @@ def test_defaults() -> None:
         "video_step": 1,
         "keep_audio": True,
         "init_encoding": "sample",
+        "control_video": None,
+        "control_videos": None,
+        "hold_last": False,
+        "control_momentum": False,
     }
     assert params.lambda_ == Schedule.constant(0.01)
     assert params.formats == ("mp4", "gif")
@@ -436,6 +440,10 @@ BAD_VALUES: dict[str, list[object]] = {
     "video_step": [0, 1001, "two", None],
     "keep_audio": ["perhaps", 1, None],
     "init_encoding": ["mode", "", None],
+    "control_video": [42, True, ["frame", ""], ["frame", None], {"a": 1}, []],
+    "control_videos": [42, "[1, 2]", "not json", [42], [["frame", 3]], {"a": 1}],
+    "hold_last": ["perhaps", 2, None],
+    "control_momentum": ["sure", 3, None],
 }
 INVALID = [(name, value) for name, values in BAD_VALUES.items() for value in values]
 
@@ -514,7 +522,8 @@ def test_infotext_example() -> None:
     assert params.to_infotext() == (
         "frames=16; fps=8; lambda=0:0.01, 16:0.05; mu=0.98; noise_model=dependency; alpha=0.9; "
         "search=10; solver=exact; debias=true; formats=mp4,gif; loop=loop; chunk=16; step_noise=dependent; "
-        "video=; video_start=0; video_frames=0; video_step=1; keep_audio=true; init_encoding=sample"
+        "video=; video_start=0; video_frames=0; video_step=1; keep_audio=true; init_encoding=sample; "
+        "hold_last=false; control_momentum=false"
     )
 
 
@@ -531,7 +540,7 @@ def test_infotext_round_trip(params: ZS2Params) -> None:
     assert ZS2Params.from_infotext(text) == dataclasses.replace(params, enabled=True)
     assert "enabled" not in text
     items = text.split("; ")
-    assert [item.split("=")[0] for item in items] == [spec.name for spec in FIELDS if spec.name != "enabled"]
+    assert [item.split("=")[0] for item in items] == [spec.name for spec in FIELDS if spec.in_infotext]
     assert all(item.count("=") == 1 for item in items)
 
 

@@ -31,6 +31,16 @@ UI_VALUES = [
     "pingpong",
     8,
     "independent",
+    "",  # video: the img2img video input's empty path box
+    0,
+    0,
+    1,
+    True,
+    "sample",
+    "",  # control_video: the UI's empty path box
+    "",  # control_videos: the hidden API-only box
+    False,
+    False,
 ]
 
 

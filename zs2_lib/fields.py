@@ -17,7 +17,7 @@ from typing import Any, Literal
 from zs2_lib.schedule import Schedule, schedule_accepted
 from zs2_lib.values import error, format_number, range_text, to_real
 
-FieldKind = Literal["bool", "int", "float", "schedule", "choice", "formats", "source"]
+FieldKind = Literal["bool", "int", "float", "schedule", "choice", "formats", "source", "control", "controls"]
 METADATA_KEY = "zs2"
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 _FALSE_WORDS = frozenset({"false", "0", "no", "off"})
@@ -31,7 +31,11 @@ class Field:
         name: public name, the key in API dicts and in the infotext (``"lambda"``).
         attribute: the ZS2Params attribute (``"lambda_"``).
         kind: how values are read: ``"bool"``, ``"int"``, ``"float"``, ``"schedule"`` (a number or
-            keyframes), ``"choice"`` (one of ``choices``) or ``"formats"`` (a subset of ``choices``).
+            keyframes), ``"choice"`` (one of ``choices``), ``"formats"`` (a subset of ``choices``),
+            ``"source"`` (a video input: a path or base64 data; the infotext records its name only),
+            ``"control"`` (a control video: a path, base64 data or a list of frames; none if empty) or
+            ``"controls"`` (one such entry or none per ControlNet unit). Control videos are not
+            written to the ZS² infotext item (base64 data does not belong there).
         label: short label for the UI.
         help: one line for the UI: what it does and its useful values (the accepted range is added
             from ``low``/``high``, see :attr:`hint`).
@@ -68,6 +72,10 @@ class Field:
             return f"accepted: one or more of {', '.join(self.choices)}, as a list or comma-separated"
         if self.kind == "source":
             return f"accepted: {self.doc_range}"
+        if self.kind == "control":
+            return f"accepted: {CONTROL_TEXT}"
+        if self.kind == "controls":
+            return f"accepted: {CONTROLS_TEXT}"
         low, high = self._bounds()
         if self.kind == "schedule":
             return schedule_accepted(low, high)
@@ -88,6 +96,10 @@ class Field:
             return names if self.kind == "choice" else f"any of {names}"
         if self.kind == "source":
             return "empty, a video file or folder of frames on the server, or base64 video data"
+        if self.kind == "control":
+            return CONTROL_TEXT
+        if self.kind == "controls":
+            return CONTROLS_TEXT
         low = f"> {format_number(self.low)}" if self.low_open else format_number(self.low)
         accepted = f"{low} to {format_number(self.high)}"
         if self.kind == "schedule":
@@ -108,6 +120,8 @@ class Field:
             return f"`{self.default}`"
         if self.kind == "source":
             return "empty"
+        if self.kind in ("control", "controls"):
+            return "none"
         return self.to_text(self.parse(self.default))
 
     def _bounds(self) -> tuple[float, float]:
@@ -129,7 +143,14 @@ class Field:
             return str(value)
         if self.kind == "formats":
             return list(value)
+        if self.kind in ("control", "controls"):
+            return _listed(value)
         return value
+
+    @property
+    def in_infotext(self) -> bool:
+        """Whether the field is an item of the ZS² infotext string (control videos are not)."""
+        return self.kind not in ("control", "controls") and self.name != "enabled"
 
     def to_text(self, value: Any) -> str:
         """A canonical value as infotext writes it: ``true``, ``8``, ``0:0.01, 16:0.05``, ``mp4,gif``."""
@@ -238,6 +259,50 @@ def source_label(value: str) -> str:
     return re.sub(r"[;=]", "_", name)
 
 
+CONTROL_TEXT = (
+    "a folder or video path on the server, a base64 video, or a list of base64 images (one per frame)"
+)
+CONTROLS_TEXT = "a list with one control video (as for `control_video`) or null per ControlNet unit"
+
+
+def _parse_control(spec: Field, value: object) -> str | tuple[str, ...] | None:
+    """None for nothing; a string (path or base64); or a tuple of non-empty strings (frames)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) and v.strip() for v in value):
+        return tuple(v.strip() for v in value)
+    raise error(spec.name, value, "is not a control video", spec.accepted)
+
+
+def _parse_controls(spec: Field, value: object) -> tuple[str | tuple[str, ...] | None, ...] | None:
+    """None, or one control video entry (or None) per ControlNet unit."""
+    if value is None or (isinstance(value, str) and not value.strip()) or value == []:
+        return None
+    given = value
+    if isinstance(value, str):  # the UI's hidden text box: a JSON list
+        import json
+
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise error(spec.name, given, "is not a JSON list", spec.accepted) from None
+    if not isinstance(value, (list, tuple)):
+        raise error(spec.name, given, "is not a list", spec.accepted)
+    try:
+        return tuple(_parse_control(spec, item) for item in value)
+    except ValueError:
+        raise error(
+            spec.name, given, "holds an entry that is not a control video or null", spec.accepted
+        ) from None
+
+
+def _listed(value: Any) -> Any:
+    """Tuples as lists, recursively (JSON-friendly)."""
+    return [_listed(item) for item in value] if isinstance(value, tuple) else value
+
+
 _PARSERS: dict[str, Callable[[Field, Any], Any]] = {
     "bool": _parse_bool,
     "int": _parse_int,
@@ -246,6 +311,8 @@ _PARSERS: dict[str, Callable[[Field, Any], Any]] = {
     "choice": _parse_choice,
     "formats": _parse_formats,
     "source": _parse_source,
+    "control": _parse_control,
+    "controls": _parse_controls,
 }
 
 

@@ -20,6 +20,9 @@ INFOTEXT_KEY = "ZS2 Video"
 PREFIX = f"{LABEL}:"
 """Every console line and every error message starts with this."""
 
+CONTROL_INFOTEXT_KEY = "ZS2 control"
+"""The infotext key naming each ControlNet unit's control video (``unit 0: folder "pose" (24 frames)``)."""
+
 API_KEY = "zs2_videos"
 """Key of the list of videos in the ``info`` JSON of an API response and of the results page."""
 

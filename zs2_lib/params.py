@@ -219,6 +219,36 @@ class ZS2Params:
         default="sample",
         choices=INIT_ENCODINGS,
     )
+    control_video: str | tuple[str, ...] | None = param(
+        "control",
+        label="Control video",
+        help="One control frame per video frame for every enabled ControlNet unit without an image of its "
+        "own: "
+        "a folder of frames or a video file on the server (UI), or over the API a base64 video or a list of "
+        "base64 images. Each unit's own preprocessor runs on every frame.",
+        default=None,
+    )
+    control_videos: tuple[str | tuple[str, ...] | None, ...] | None = param(
+        "controls",
+        label="Control videos per unit",
+        help="API: one control video (as for control_video) or null per ControlNet unit, in unit order; "
+        "overrides control_video for the units it names.",
+        default=None,
+    )
+    hold_last: bool = param(
+        "bool",
+        label="Hold last control frame",
+        help="When a control video is shorter than the ZS² video, repeat its last frame (off: stop with an "
+        "error). It never loops.",
+        default=False,
+    )
+    control_momentum: bool = param(
+        "bool",
+        label="Momentum in ControlNet",
+        help="Also apply temporal momentum to the self-attention of the ControlNet models (a copy of the "
+        "UNet encoder). Off keeps each frame's control exactly its own.",
+        default=False,
+    )
 
     def __post_init__(self) -> None:
         """Coerce every field to its canonical value, raising ParamError for an invalid one."""
@@ -267,10 +297,11 @@ class ZS2Params:
         """One compact string for A1111's infotext: ``frames=16; fps=8; lambda=0.01; ...``.
 
         Items are ``name=value`` separated by ``"; "``, in ``FIELDS`` order. ``enabled`` is not
-        written: a stored infotext means ZS² Video was on. No value contains ``;`` or ``=``.
-        ``ZS2Params.from_infotext(p.to_infotext()) == dataclasses.replace(p, enabled=True)``.
+        written: a stored infotext means ZS² Video was on; nor are control videos (base64 data), whose
+        names the ControlNet feature records under its own key. No value contains ``;`` or ``=``.
+        ``ZS2Params.from_infotext(p.to_infotext())`` equals ``p`` with ``enabled=True`` and no control videos.
         """
-        written = (spec for spec in FIELDS if spec.name != "enabled")
+        written = (spec for spec in FIELDS if spec.in_infotext)
         return "; ".join(f"{spec.name}={spec.to_text(getattr(self, spec.attribute))}" for spec in written)
 
     @classmethod
@@ -296,8 +327,8 @@ class ZS2Params:
                 raise error("infotext", item.strip(), "is not a name=value item", accepted)
             if (
                 key.strip() in FIELD_BY_NAME
-                and key.strip() != "enabled"
-                and FIELD_BY_NAME[key.strip()].kind != "source"
+                and FIELD_BY_NAME[key.strip()].in_infotext
+                and FIELD_BY_NAME[key.strip()].kind != "source"  # only its name was recorded
             ):
                 values[key.strip()] = value.strip()
         return cls.from_dict({**values, "enabled": True})

@@ -15,6 +15,12 @@ end of the session:
 Tests of SDXL start two more, ``sdxl`` (the extension) and ``sdxl-baseline`` (none), on a tiny SDXL
 checkpoint that ``make_tiny_sdxl.py`` builds into the session's temporary directory first; they are
 skipped, with the builder's reason, where it cannot be built (no sgm or open_clip in the webui).
+
+With ``ZS2_CONTROLNET=<a checkout of Mikubill/sd-webui-controlnet>`` as well, tests of ControlNet
+per frame get two more servers, started only when such a test runs: ``cn`` (the extension, the
+fault injector, ControlNet) and ``cn_baseline`` (ControlNet alone). Each gets ControlNet as a
+symlink, the project's tiny ControlNet ``tiny_cn`` (``make_tiny_controlnet.py``) and the test-only
+loader shim (``tiny_controlnet_shim.py``) in its data dir. Without it those tests are skipped.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.webui.make_tiny_controlnet import install as install_controlnet
 from tests.webui.webui_client import REPO_ROOT, START_TIMEOUT, WebuiServer
 
 HERE = Path(__file__).resolve().parent
@@ -117,6 +124,50 @@ def _install_fault_injector(data_dir: Path) -> None:
     scripts = data_dir / "extensions" / "zs2-fault-injector" / "scripts"
     scripts.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(HERE / "fault_injector.py", scripts / "fault.py")
+
+
+def controlnet_root() -> Path | None:
+    value = os.environ.get("ZS2_CONTROLNET")
+    return Path(value).resolve() if value else None
+
+
+@pytest.fixture(scope="session")
+def controlnet_servers(tmp_path_factory: pytest.TempPathFactory):
+    """``cn`` (ZS² + ControlNet) and ``cn_baseline`` (ControlNet only), launched together."""
+    root, controlnet = webui_root(), controlnet_root()
+    if root is None or controlnet is None:
+        pytest.skip("ControlNet tests: set ZS2_WEBUI and ZS2_CONTROLNET (an sd-webui-controlnet checkout)")
+    if not (controlnet / "scripts" / "controlnet.py").is_file():
+        pytest.fail(f"ZS2_CONTROLNET={controlnet} is not an sd-webui-controlnet checkout")
+    checkpoint = root / "models" / "Stable-diffusion" / "tiny.safetensors"
+    base = tmp_path_factory.mktemp("zs2-controlnet")
+    servers: dict[str, WebuiServer] = {}
+    for name, extension in (("cn", True), ("cn_baseline", False)):
+        data_dir = base / name
+        data_dir.mkdir()
+        _write_config(data_dir)
+        install_controlnet(data_dir, controlnet, checkpoint)
+        if extension:
+            _install_extension(data_dir)
+            _install_fault_injector(data_dir)
+        servers[name] = WebuiServer(name, root, webui_python(), data_dir)
+    try:
+        for server in servers.values():
+            server.launch()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def cn_server(controlnet_servers) -> WebuiServer:
+    return _ready(controlnet_servers, "cn")
+
+
+@pytest.fixture(scope="session")
+def cn_baseline_server(controlnet_servers) -> WebuiServer:
+    return _ready(controlnet_servers, "cn_baseline")
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,10 @@ def _bad_values() -> list[tuple[str, Any]]:
             cases += [(spec.name, ["avi"]), (spec.name, []), (spec.name, 5), (spec.name, "mp4, mov")]
         elif spec.kind == "source":
             cases += [(spec.name, 3), (spec.name, ["clip.mp4"])]
+        elif spec.kind == "control":
+            cases += [(spec.name, 42), (spec.name, ["frame", ""]), (spec.name, {"a": 1})]
+        elif spec.kind == "controls":
+            cases += [(spec.name, 42), (spec.name, "not json"), (spec.name, [["frame", 3]])]
         else:
             raise AssertionError(f"no invalid values for kind {spec.kind!r} of {spec.name}")
     named = [
@@ -72,6 +76,13 @@ def test_every_bad_value_is_rejected_with_its_name(zs2_server, measure):
     passed = len(BAD_VALUES) - len(failures)
     measure(f"bad values: {len(BAD_VALUES)} sent, {passed} answered 422 naming the field")
     assert not failures, "\n".join(failures)
+
+
+def test_a_control_video_without_controlnet_is_refused_before_sampling(zs2_server):
+    frame = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+    result = zs2_server.txt2img(txt2img_request({"enabled": True, "frames": 4, "control_video": [frame] * 4}))
+    assert result.status == 422, result.describe()
+    assert result.detail.startswith("ZS² Video: control_video: the ControlNet extension"), result.detail
 
 
 def test_unknown_name_is_rejected(zs2_server):
@@ -133,6 +144,8 @@ def test_script_info_lists_the_script_and_its_args(zs2_server):
         expected = list(spec.default) if spec.kind == "formats" else spec.default
         if spec.kind == "schedule":
             expected = str(spec.default)
+        if spec.kind in ("control", "controls"):
+            expected = ""  # an empty text box: no control video
         assert arg["value"] == expected, (spec.name, arg)
         if spec.kind in ("choice", "formats"):
             assert arg["choices"] == list(spec.choices), (spec.name, arg)

@@ -20,6 +20,7 @@ from zs2_lib.webui import output
 from zs2_lib.webui.errors import RequestError
 from zs2_lib.webui.features import img2img
 from zs2_lib.webui.features.batch_plan import BatchPlan
+from zs2_lib.webui.features.controlnet import ControlNetFrames
 from zs2_lib.webui.features.frames import Frames
 from zs2_lib.webui.features.momentum import Momentum
 from zs2_lib.webui.features.noise import InitialNoise
@@ -40,6 +41,7 @@ def video_features(host: Any) -> list[Feature]:
         InitialNoise(),  # before BrownianNoise: the hires pass's p.rng must be in place
         Momentum(offload=bool(host.option(OFFLOAD_OPTION, True))),
         BrownianNoise(),
+        ControlNetFrames(),  # after InitialNoise: its refusal wraps the chunk's p.rng
         Frames(),
         PromptTravel(),
     ]

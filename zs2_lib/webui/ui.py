@@ -25,6 +25,7 @@ ROWS = (
     ("noise_model", "alpha", "search"),
     ("solver", "debias", "step_noise"),
     ("formats", "loop"),
+    ("control_video", "hold_last", "control_momentum"),
 )
 VIDEO_ROWS = (
     ("video",),
@@ -32,6 +33,9 @@ VIDEO_ROWS = (
     ("keep_audio", "init_encoding"),
 )
 UPLOAD_TYPES = [".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif", ".webp"]
+
+HIDDEN = ("control_videos",)
+"""API-only fields: a hidden box keeps the positional order of the script's args."""
 
 
 def _component(spec: Field, elem_id: str) -> gr.components.Component:
@@ -54,6 +58,12 @@ def _component(spec: Field, elem_id: str) -> gr.components.Component:
         )
     if spec.kind == "formats":
         return gr.CheckboxGroup(choices=list(spec.choices), value=list(spec.default), **common)
+    if spec.kind == "control":
+        return gr.Textbox(
+            value="", lines=1, placeholder="folder of frames or video file (ControlNet units)", **common
+        )
+    if spec.kind == "controls":
+        return gr.Textbox(value="", visible=False, **common)
     return gr.Number(value=spec.default, **common)
 
 
@@ -92,6 +102,8 @@ def build(script: Any) -> list[gr.components.Component]:
                     for name in row:
                         controls[name] = _component(FIELD_BY_NAME[name], elem_ids[name])
         upload.upload(fn=_uploaded_path, inputs=[upload], outputs=[controls["video"]])
+        for name in HIDDEN:
+            controls[name] = _component(FIELD_BY_NAME[name], elem_ids[name])
         gr.HTML(hints_html(elem_ids))
     missing = [spec.name for spec in FIELDS if spec.name not in controls]
     if missing:
