@@ -44,8 +44,11 @@ class Processing:
         pass
 
 
-def generate(frames: int, chunk: int, videos: int, events: dict) -> tuple[Run, Frames]:
-    """A1111's batch loop: Skip resets at each batch, Interrupt stops before the next one."""
+def generate(frames: int, chunk: int, videos: int, events: dict) -> tuple[Frames, dict[int, list], list]:
+    """A1111's batch loop (Skip resets at each batch, Interrupt stops before the next).
+
+    Returns the feature, the videos' frames and the reports, taken before the run finishes.
+    """
     host = Host()
     p = Processing(host, events)
     params = ZS2Params(enabled=True, frames=frames, chunk=chunk)
@@ -53,6 +56,15 @@ def generate(frames: int, chunk: int, videos: int, events: dict) -> tuple[Run, F
     feature = Frames()
     run = Run(p, host, [feature], params=params, plan=plan)
     run.start()
+    try:
+        _batches(run, p, host, plan, events)
+        videos = {video: list(images) for video, images in feature.videos.items()}
+        return feature, videos, [feature.report(run, video) for video in range(plan.videos)]
+    finally:
+        run.finish()  # no live run left for other tests
+
+
+def _batches(run: Run, p: Processing, host: Host, plan: ChunkPlan, events: dict) -> None:
     for batch in range(plan.batches):
         p.iteration = batch
         if host.flag == "Skip":
@@ -64,35 +76,34 @@ def generate(frames: int, chunk: int, videos: int, events: dict) -> tuple[Run, F
         for index in range(plan.batch_size):
             p.batch_index = index
             run.emit("frame", (batch, index))
-    return run, feature
 
 
 def test_an_uninterrupted_run_keeps_every_frame():
-    run, frames = generate(12, 4, 1, {})
-    assert len(frames.videos[0]) == 12
-    assert frames.report(run, 0) == (12, "")
+    _frames, videos, reports = generate(12, 4, 1, {})
+    assert len(videos[0]) == 12
+    assert reports[0] == (12, "")
 
 
 def test_skip_during_a_chunk_ends_the_video_before_it_without_a_hole():
-    run, frames = generate(12, 4, 1, {(1, "sampling"): "Skip"})
-    assert frames.videos[0] == [(0, i) for i in range(4)]  # chunk 2 sampled after, but left out
-    count, why = frames.report(run, 0)
+    _frames, videos, reports = generate(12, 4, 1, {(1, "sampling"): "Skip"})
+    assert videos[0] == [(0, i) for i in range(4)]  # chunk 2 sampled after, but left out
+    count, why = reports[0]
     assert count == 4
     assert why.startswith("Skip during chunk 2 of 3")
 
 
 def test_interrupt_after_a_chunk_finished_sampling_keeps_that_chunk():
-    run, frames = generate(12, 4, 1, {(1, "decode"): "Interrupt"})
-    assert len(frames.videos[0]) == 8  # chunk 1 was complete when Interrupt came
-    count, why = frames.report(run, 0)
+    _frames, videos, reports = generate(12, 4, 1, {(1, "decode"): "Interrupt"})
+    assert len(videos[0]) == 8  # chunk 1 was complete when Interrupt came
+    count, why = reports[0]
     assert count == 8
     assert why.startswith("Interrupt")
 
 
 @pytest.mark.parametrize("flag", ["Skip", "Interrupt"])
 def test_a_cut_in_one_video_leaves_the_others_whole(flag):
-    run, frames = generate(4, 2, 2, {(0, "sampling"): flag})
-    assert 0 not in frames.videos
-    assert frames.report(run, 0)[0] == 0
+    frames, videos, _reports = generate(4, 2, 2, {(0, "sampling"): flag})
+    assert 0 not in videos
+    assert frames.cuts[0].reason == flag
     expected = 4 if flag == "Skip" else 0  # Skip: the next video is made in full
-    assert len(frames.videos.get(1, [])) == expected
+    assert len(videos.get(1, [])) == expected

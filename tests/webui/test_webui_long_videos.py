@@ -147,7 +147,7 @@ def test_skip_drops_the_current_chunk_and_goes_on(zs2_server, measure):
     made = video_frames(result)
     measure(f"skip in chunk 2 of 5: {len(result.frames)} images, video of {made} frames")
     assert len(result.frames) == 40
-    assert made == 32
+    assert made == 8  # the video ends before the skipped chunk: it never has a hole (issue 13)
     assert max_abs_diff(result.frames[:8], whole.frames[:8]) == 0
     assert max_abs_diff(result.frames[8:16], whole.frames[8:16]) > 0  # the skipped chunk stopped early
 
