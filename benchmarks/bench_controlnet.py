@@ -30,7 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_webui import read_kib, reset_peak
 from tests.webui.make_tiny_controlnet import install
-from tests.webui.webui_client import REPO_ROOT, WebuiServer, txt2img_request, zs2_args
+from tests.webui.webui_client import (
+    WebuiServer,
+    ddim_request,
+    install_extension,
+    txt2img_request,
+    zs2_args,
+)
 
 
 def write_control_folder(folder: Path, count: int, size: int) -> Path:
@@ -78,17 +84,11 @@ def main() -> None:
     data_dir = base / "data"
     webui = Path(args.webui)
     install(data_dir, Path(args.controlnet), webui / "models" / "Stable-diffusion" / "tiny.safetensors")
-    (data_dir / "extensions" / "sd-webui-zs2").symlink_to(REPO_ROOT, target_is_directory=True)
+    install_extension(data_dir)
     folders = {
         n: write_control_folder(base / f"control{n}", n, args.size) for n in {args.chunk, *args.frames}
     }
-    request = {
-        "steps": args.steps,
-        "width": args.size,
-        "height": args.size,
-        "sampler_name": "DDIM",
-        "seed": 1,
-    }
+    request = ddim_request(args.steps, args.size)
     chunk, first = args.chunk, str(folders[args.chunk])
     server = WebuiServer("bench-cn", webui, args.python, data_dir)
     server.launch()

@@ -23,7 +23,6 @@ for the tiny checkpoint on CPU, ≤ 1.02× for the SD 1.5 architecture.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -35,7 +34,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.webui.webui_client import REPO_ROOT, WebuiServer, txt2img_request, zs2_args
+from tests.webui.webui_client import (
+    WebuiServer,
+    add_webui_arguments,
+    ddim_request,
+    install_extension,
+    txt2img_request,
+    zs2_args,
+)
 
 FORMATS = ("gif", "mp4", "webm", "webp", "png")
 
@@ -96,10 +102,7 @@ def profile(server: WebuiServer, body: dict, seconds_per_request: float, request
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--webui", default=os.environ.get("ZS2_WEBUI"), help="A1111 root (default: $ZS2_WEBUI)"
-    )
-    parser.add_argument("--python", default=os.environ.get("ZS2_WEBUI_PYTHON", sys.executable))
+    add_webui_arguments(parser)
     parser.add_argument(
         "--ckpt", help="checkpoint (default: the webui's models/Stable-diffusion/tiny.safetensors)"
     )
@@ -116,18 +119,11 @@ def main() -> None:
         parser.error("--profile needs py-spy on PATH (pip install py-spy)")
 
     data_dir = Path(tempfile.mkdtemp(prefix="zs2-overhead-")) / "data"
-    (data_dir / "extensions").mkdir(parents=True)
-    (data_dir / "extensions" / "sd-webui-zs2").symlink_to(REPO_ROOT, target_is_directory=True)
+    install_extension(data_dir)
     extra = ("--ckpt", args.ckpt) if args.ckpt else ()
     server = WebuiServer("overhead", Path(args.webui), args.python, data_dir, extra_args=extra)
     server.launch()
-    request = {
-        "steps": args.steps,
-        "width": args.size,
-        "height": args.size,
-        "sampler_name": "DDIM",
-        "seed": 1,
-    }
+    request = ddim_request(args.steps, args.size)
     table = variants(args.frames)
     if args.variants:
         unknown = set(args.variants) - set(table)

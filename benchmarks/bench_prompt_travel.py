@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.webui.webui_client import REPO_ROOT, WebuiServer, txt2img_request, zs2_args
+from tests.webui.webui_client import REPO_ROOT, WebuiServer, install_extension, txt2img_request, zs2_args
 
 A = "a red fox sitting in fresh snow, morning light"
 B = "a blue bird flying over a stormy sea at night"
@@ -43,8 +43,7 @@ def travel_prompt(frames: int) -> str:
 def cost(webui: Path, python: str, frames: int, chunk: int, steps: int) -> None:
     with tempfile.TemporaryDirectory(prefix="zs2-bench-travel-") as folder:
         data_dir = Path(folder) / "data"
-        (data_dir / "extensions").mkdir(parents=True)
-        (data_dir / "extensions" / "sd-webui-zs2").symlink_to(REPO_ROOT, target_is_directory=True)
+        install_extension(data_dir)
         server = WebuiServer("bench", webui, python, data_dir)
         server.launch()
         try:

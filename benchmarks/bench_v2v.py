@@ -14,7 +14,6 @@ Usage: ``python benchmarks/bench_v2v.py --webui /path/to/stable-diffusion-webui
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -26,15 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_webui import read_kib, reset_peak
 from tests.webui.test_webui_img2img import img2img_body, ok, png_b64, source_frames
-from tests.webui.webui_client import REPO_ROOT, WebuiServer
+from tests.webui.webui_client import WebuiServer, add_webui_arguments, install_extension
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--webui", default=os.environ.get("ZS2_WEBUI"), help="A1111 root (default: $ZS2_WEBUI)"
-    )
-    parser.add_argument("--python", default=os.environ.get("ZS2_WEBUI_PYTHON", sys.executable))
+    add_webui_arguments(parser)
     parser.add_argument("--frames", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--chunk", type=int, default=16)
     parser.add_argument("--steps", type=int, default=4)
@@ -44,8 +40,7 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="zs2-bench-v2v-"))
     data_dir = root / "data"
-    (data_dir / "extensions").mkdir(parents=True)
-    (data_dir / "extensions" / "sd-webui-zs2").symlink_to(REPO_ROOT, target_is_directory=True)
+    install_extension(data_dir)
     frames = source_frames(max(args.frames))
     folder = root / "source"
     folder.mkdir()

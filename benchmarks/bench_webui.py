@@ -15,7 +15,6 @@ webui's python or any python with numpy and Pillow.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import tempfile
@@ -24,7 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.webui.webui_client import REPO_ROOT, WebuiServer, txt2img_request, zs2_args
+from tests.webui.webui_client import (
+    WebuiServer,
+    add_webui_arguments,
+    ddim_request,
+    install_extension,
+    txt2img_request,
+    zs2_args,
+)
 
 
 def read_kib(pid: int, field: str) -> int:
@@ -53,10 +59,7 @@ def carried_mib(log: str) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--webui", default=os.environ.get("ZS2_WEBUI"), help="A1111 root (default: $ZS2_WEBUI)"
-    )
-    parser.add_argument("--python", default=os.environ.get("ZS2_WEBUI_PYTHON", sys.executable))
+    add_webui_arguments(parser)
     parser.add_argument("--frames", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--chunk", type=int, default=16)
     parser.add_argument("--steps", type=int, default=4)
@@ -66,20 +69,13 @@ def main() -> None:
         parser.error("give --webui or set ZS2_WEBUI")
 
     data_dir = Path(tempfile.mkdtemp(prefix="zs2-bench-")) / "data"
-    (data_dir / "extensions").mkdir(parents=True)
-    (data_dir / "extensions" / "sd-webui-zs2").symlink_to(REPO_ROOT, target_is_directory=True)
+    install_extension(data_dir)
     server = WebuiServer("bench", Path(args.webui), args.python, data_dir)
     server.launch()
     try:
         server.wait_ready()
         pid = server.process.pid
-        request = {
-            "steps": args.steps,
-            "width": args.size,
-            "height": args.size,
-            "sampler_name": "DDIM",
-            "seed": 1,
-        }
+        request = ddim_request(args.steps, args.size)
         server.ok(
             txt2img_request(zs2_args(frames=args.chunk, chunk=args.chunk, formats=["mp4"]), **request)
         )  # warm up

@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 
 from tests.webui.make_tiny_controlnet import install as install_controlnet
-from tests.webui.webui_client import REPO_ROOT, START_TIMEOUT, WebuiServer
+from tests.webui.webui_client import START_TIMEOUT, WebuiServer, install_extension
 
 HERE = Path(__file__).resolve().parent
 _MEASUREMENTS: list[str] = []
@@ -58,12 +58,6 @@ def webui_root() -> Path | None:
 
 def webui_python() -> str:
     return os.environ.get("ZS2_WEBUI_PYTHON") or sys.executable
-
-
-def _install_extension(data_dir: Path) -> None:
-    extensions = data_dir / "extensions"
-    extensions.mkdir(parents=True, exist_ok=True)
-    (extensions / "sd-webui-zs2").symlink_to(REPO_ROOT, target_is_directory=True)
 
 
 def _install_second_checkpoint(data_dir: Path, checkpoint: Path) -> None:
@@ -148,16 +142,10 @@ def controlnet_servers(tmp_path_factory: pytest.TempPathFactory):
         _write_config(data_dir)
         install_controlnet(data_dir, controlnet, checkpoint)
         if extension:
-            _install_extension(data_dir)
+            install_extension(data_dir)
             _install_fault_injector(data_dir)
         servers[name] = WebuiServer(name, root, webui_python(), data_dir)
-    try:
-        for server in servers.values():
-            server.launch()
-        yield servers
-    finally:
-        for server in servers.values():
-            server.stop()
+    yield from _serve(servers)
 
 
 @pytest.fixture(scope="session")
@@ -193,21 +181,12 @@ def webui_servers(tmp_path_factory: pytest.TempPathFactory):
         _write_config(data_dir)
         _install_tiny_lora(data_dir, checkpoint)
         if extension:
-            _install_extension(data_dir)
+            install_extension(data_dir)
         if fault:
             _install_fault_injector(data_dir)
             _install_second_checkpoint(data_dir, checkpoint)
         servers[name] = WebuiServer(name, root, python, data_dir, extra_args=extra)
-    try:
-        for server in servers.values():
-            server.launch()
-        yield servers
-    finally:
-        for server in servers.values():
-            server.stop()
-        for server in servers.values():
-            if server.ready_after is not None:
-                _MEASUREMENTS.append(f"server {server.name}: ready after {server.ready_after:.1f} s")
+    yield from _serve(servers)
 
 
 SDXL = "tiny_sdxl"
@@ -262,18 +241,9 @@ def sdxl_servers(tmp_path_factory: pytest.TempPathFactory):
         _write_config(data_dir)
         checkpoint = _install_sdxl(data_dir, build)
         if extension:
-            _install_extension(data_dir)
+            install_extension(data_dir)
         servers[name] = WebuiServer(name, root, webui_python(), data_dir, ckpt=checkpoint)
-    try:
-        for server in servers.values():
-            server.launch()
-        yield servers
-    finally:
-        for server in servers.values():
-            server.stop()
-        for server in servers.values():
-            if server.ready_after is not None:
-                _MEASUREMENTS.append(f"server {server.name}: ready after {server.ready_after:.1f} s")
+    yield from _serve(servers)
 
 
 @pytest.fixture(scope="session")
@@ -284,6 +254,20 @@ def sdxl_server(sdxl_servers) -> WebuiServer:
 @pytest.fixture(scope="session")
 def sdxl_baseline_server(sdxl_servers) -> WebuiServer:
     return _ready(sdxl_servers, "sdxl-baseline")
+
+
+def _serve(servers: dict[str, WebuiServer]):
+    """Launch the servers together, hand them over, stop them all and record how long each took."""
+    try:
+        for server in servers.values():
+            server.launch()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
+        for server in servers.values():
+            if server.ready_after is not None:
+                _MEASUREMENTS.append(f"server {server.name}: ready after {server.ready_after:.1f} s")
 
 
 def _ready(servers: dict[str, WebuiServer], name: str) -> WebuiServer:

@@ -15,6 +15,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -63,6 +64,26 @@ BASE_REQUEST: dict[str, Any] = {
     "save_images": False,
     "send_images": True,
 }
+
+
+def install_extension(data_dir: Path) -> None:
+    """This repository as ``<data-dir>/extensions/sd-webui-zs2`` (a symlink, so edits apply)."""
+    extensions = data_dir / "extensions"
+    extensions.mkdir(parents=True, exist_ok=True)
+    (extensions / "sd-webui-zs2").symlink_to(REPO_ROOT, target_is_directory=True)
+
+
+def add_webui_arguments(parser: Any) -> None:
+    """``--webui`` and ``--python`` for the benchmarks (defaults: $ZS2_WEBUI and $ZS2_WEBUI_PYTHON)."""
+    parser.add_argument(
+        "--webui", default=os.environ.get("ZS2_WEBUI"), help="A1111 root (default: $ZS2_WEBUI)"
+    )
+    parser.add_argument("--python", default=os.environ.get("ZS2_WEBUI_PYTHON", sys.executable))
+
+
+def ddim_request(steps: int, size: int, seed: int = 1) -> dict[str, Any]:
+    """The benchmarks' txt2img settings: DDIM, ``size`` × ``size`` pixels."""
+    return {"steps": steps, "width": size, "height": size, "sampler_name": "DDIM", "seed": seed}
 
 
 def free_port() -> int:
