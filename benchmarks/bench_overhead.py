@@ -123,7 +123,9 @@ def main() -> None:
     extra = ("--ckpt", args.ckpt) if args.ckpt else ()
     server = WebuiServer("overhead", Path(args.webui), args.python, data_dir, extra_args=extra)
     server.launch()
-    request = ddim_request(args.steps, args.size)
+    # "No norm": A1111's default emphasis divides by an embedding mean, which random text encoders
+    # (the SD 1.5-width test checkpoint) bring to about 0; without weights both give the same values.
+    request = {**ddim_request(args.steps, args.size), "override_settings": {"emphasis": "No norm"}}
     table = variants(args.frames)
     if args.variants:
         unknown = set(args.variants) - set(table)

@@ -83,8 +83,15 @@ OVERRIDDEN_DEFAULTS = {
 }
 
 
+RANDOM_MODEL_SETTINGS = {"emphasis": "No norm"}
+"""A1111's "Original" emphasis rescales each 75-token chunk's embedding by the ratio of its means
+before and after weighting; a random text encoder's padding-only chunk has a mean of about 0, so
+prompts over 75 tokens gave NaN. Without emphasis weights "No norm" computes the same values."""
+
+
 def _write_config(data_dir: Path) -> None:
-    (data_dir / "config.json").write_text(json.dumps(OVERRIDDEN_DEFAULTS, indent=1), encoding="utf-8")
+    config = {**OVERRIDDEN_DEFAULTS, **RANDOM_MODEL_SETTINGS}
+    (data_dir / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
 
 
 def _install_tiny_lora(data_dir: Path, checkpoint: Path) -> None:
