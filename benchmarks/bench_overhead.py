@@ -12,7 +12,8 @@ in one server with the requests interleaved round by round, for F frames at one 
 The table gives each variant's median over the rounds and its ratio to ``plain`` (the median of the
 per-round ratios, which cancels slow phases of a shared machine). With ``--profile`` it also
 samples the server with py-spy during extra ``all, gif`` requests and lists where ZS² spends its
-own time (functions under ``zs2_lib``), as a share of all samples.
+own time (samples whose innermost ``zs2_lib`` frame calls no webui code below it), as a share of
+all samples.
 
 Usage: ``python benchmarks/bench_overhead.py --webui /path/to/stable-diffusion-webui
 [--python /path/to/webui/venv/bin/python] [--ckpt other.safetensors] [--frames 16] [--size 128]
@@ -44,6 +45,8 @@ from tests.webui.webui_client import (
 )
 
 FORMATS = ("gif", "mp4", "webm", "webp", "png")
+HOST_CODE = ("/modules/", "/repositories/", "/k_diffusion/", "/ldm/", "/sgm/", "/extensions-builtin/")
+"""Paths of the webui's own code: time below a ZS² frame spent there is the host's, not ZS²'s."""
 
 
 def variants(frames: int) -> dict[str, dict | None]:
@@ -93,9 +96,11 @@ def profile(server: WebuiServer, body: dict, seconds_per_request: float, request
         stack, _, count = line.rpartition(" ")
         total += int(count)
         frames = stack.split(";")
-        own = next((f for f in reversed(frames) if "zs2_lib" in f), None)  # innermost ZS² frame
-        if own is not None:
-            counts[own.split(" (")[0] + " " + own.split("/zs2_lib/")[-1].rstrip(")")] += int(count)
+        own = max((i for i, f in enumerate(frames) if "zs2_lib" in f), default=None)  # innermost ZS² frame
+        if own is None or any(marker in f for f in frames[own + 1 :] for marker in HOST_CODE):
+            continue  # not ZS²'s own time: a wrapper around the host's sampling, say
+        frame = frames[own]
+        counts[frame.split(" (")[0] + " " + frame.split("/zs2_lib/")[-1].rstrip(")")] += int(count)
     counts["<all samples>"] = total
     return counts
 
