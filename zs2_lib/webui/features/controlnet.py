@@ -29,8 +29,9 @@ import torch
 
 from zs2_lib.attention import attn1_modules
 from zs2_lib.cfg_layout import denoiser_layout
-from zs2_lib.control_frames import ControlVideo, ControlVideoError, open_control_video
+from zs2_lib.control_frames import ControlVideo, ControlVideoError, in_memory, open_control_video
 from zs2_lib.names import CONTROL_INFOTEXT_KEY, PREFIX, console
+from zs2_lib.webui.features.img2img import Img2ImgFrames
 from zs2_lib.webui.features.momentum import Momentum
 from zs2_lib.webui.features.momentum import _repeats as cond_repeats
 from zs2_lib.webui.features.refusal import RefusingRNG
@@ -121,6 +122,7 @@ class ControlNetFrames(Feature):
         slots = [i for i in span if _is_unit(args[i], code)]
         units = [code.to_processing_unit(args[i]) for i in slots]
         per_unit = params.control_videos or ()
+        source = _img2img_video(run)
         if len(per_unit) > len(units):
             raise ControlVideoError(
                 f"control_videos: {len(per_unit)} entries for {len(units)} ControlNet units; "
@@ -133,15 +135,23 @@ class ControlNetFrames(Feature):
                 if entry is not None:
                     raise ControlVideoError(f"control_videos[{k}]: ControlNet unit {k} is not enabled")
                 continue
-            source = _source(unit, entry, k, params.control_video)
-            if source is not None:
-                field, value = source
+            given = _source(unit, entry, k, params.control_video)
+            if given is not None:
+                field, value = given
                 video = open_control_video(value, field=field)
-                note = video.check_length(params.frames, hold_last=params.hold_last, field=field)
-                if note:
-                    console(note)
-                args[slot] = _first_frame_unit(unit, video)
-                self.units.append(DrivenUnit(k, enabled, field, video))
+            elif source is not None and not _has_image(unit):
+                # as ControlNet does with img2img's single init image, in A1111's img2img resize mode
+                field, video = "img2img source", source
+                unit = copy.copy(unit)
+                unit.resize_mode = code.resize_mode_from_value(getattr(p, "resize_mode", 0))
+            else:
+                enabled += 1
+                continue
+            note = video.check_length(params.frames, hold_last=params.hold_last, field=field)
+            if note:
+                console(note)
+            args[slot] = _first_frame_unit(unit, video)
+            self.units.append(DrivenUnit(k, enabled, field, video))
             enabled += 1
         if self.units:
             run.set_attribute(p, "script_args_value", type(p.script_args_value)(args))
@@ -322,6 +332,14 @@ def _source(unit: Any, entry: Any, k: int, control_video: Any) -> tuple[str, Any
         return f"ControlNet unit {k} batch folder", folder
     if control_video is not None and not _has_image(unit):
         return "control_video", control_video
+    return None
+
+
+def _img2img_video(run: Run) -> ControlVideo | None:
+    """img2img's source frames as a control video (frame k for frame k), or None outside a v2v run."""
+    for feature in run.features:
+        if isinstance(feature, Img2ImgFrames) and not feature.source.still:
+            return in_memory(f"img2img source {feature.source.name}", feature.source.frames)
     return None
 
 
