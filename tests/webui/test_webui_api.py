@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -152,3 +153,21 @@ def test_script_info_lists_the_script_and_its_args(zs2_server):
     assert status == 200
     assert "zs2 video" in listed["txt2img"]
     assert "zs2 video" in listed["img2img"]
+
+
+def test_both_tabs_have_a_control_video_upload_that_fills_the_path_box_and_is_no_script_arg(zs2_server):
+    status, config = zs2_server.get("/config")
+    assert status == 200
+    by_elem = {c["props"].get("elem_id"): c for c in config["components"] if c.get("props")}
+    for tab in ("txt2img", "img2img"):
+        pattern = f"script_{tab}_.*_control_upload"
+        (upload,) = [c for e, c in by_elem.items() if e and re.fullmatch(pattern, e)]
+        box = by_elem[upload["props"]["elem_id"].removesuffix("upload") + "video"]
+        assert upload["type"] == "file"
+        assert ".mp4" in upload["props"]["file_types"]
+        wired = [
+            d for d in config["dependencies"] if d["trigger"] == "upload" and d["targets"] == [upload["id"]]
+        ]
+        assert len(wired) == 1, wired
+        assert wired[0]["inputs"] == [upload["id"]]
+        assert wired[0]["outputs"] == [box["id"]]
