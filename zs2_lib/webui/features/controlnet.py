@@ -1,16 +1,19 @@
 """ControlNet per frame: each unit of a ZS² run that has a control video gets frame i's hint for frame i.
 
-Which units: a unit named in ``control_videos``, a unit whose Batch tab names a folder, and any
-enabled unit without an image of its own when ``control_video`` is given. Before processing, each
-of them is handed to ControlNet as an ordinary single-image unit (its first control frame, in a
-copy written into ``p.script_args``), so ControlNet loads its model, hooks the UNet and builds its
-``ControlParams`` as usual, and its Batch mode does not turn the video into separate generations.
-When a chunk starts, that chunk's frames go through the unit's own preprocessor (ControlNet's own
-``get_control``, the code that made the first frame's hint), giving ``[n, 3, H, W]`` hints (and
-the hires pass's) for that chunk only. A pre-hook on the UNet then gives every UNet call exactly
-the hint rows of its latent rows, using the same CFG row layout as temporal momentum (cond rows per
-frame and AND sub-prompt, then uncond rows; one call or several), through the ``hint_cond`` setter,
-which drops ControlNet's cached hint. Chunked therefore equals one batch, in every CFG layout.
+Which units: a unit named in ``control_videos``, a unit whose Batch tab names a folder, any enabled
+unit without an image of its own when ``control_video`` is given, and, in an img2img run from a
+source video without ``control_video``, any enabled unit without an image of its own: it takes the
+source's frames (frame k for frame k) in img2img's resize mode, as ControlNet does with one init
+image. Before processing, each of them is handed to ControlNet as an ordinary single-image unit
+(its first control frame, in a copy written into ``p.script_args``), so ControlNet loads its model,
+hooks the UNet and builds its ``ControlParams`` as usual, and its Batch mode does not turn the
+video into separate generations. When a chunk starts, that chunk's frames go through the unit's own
+preprocessor (ControlNet's own ``get_control``, the code that made the first frame's hint), giving
+``[n, 3, H, W]`` hints (and the hires pass's) for that chunk only. A pre-hook on the UNet then
+gives every UNet call exactly the hint rows of its latent rows, using the same CFG row layout as
+temporal momentum (cond rows per frame and AND sub-prompt, then uncond rows; one call or several),
+through the ``hint_cond`` setter, which drops ControlNet's cached hint. Chunked therefore equals
+one batch, in every CFG layout.
 
 Problems (no ControlNet, unreadable or short control videos, a unit type without an image hint)
 are refused with HTTP 422 at the first noise draw, before sampling. ControlNet's ``external_code``
