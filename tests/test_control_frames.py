@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zs2_lib.control_frames import ControlVideoError, natural_key, open_control_video
+from zs2_lib.control_frames import ControlVideoError, in_memory, natural_key, open_control_video
 
 
 def frame(i: int, size: int = 32) -> np.ndarray:
@@ -113,3 +113,11 @@ def test_unreadable_control_videos_name_the_field(entry, problem):
 def test_an_empty_folder_is_refused(tmp_path):
     with pytest.raises(ControlVideoError, match="holds no image"):
         open_control_video(str(tmp_path), field="control_video")
+
+
+def test_frames_in_memory_are_a_control_video_of_arrays_or_pil_images():
+    video = in_memory("img2img source", [FRAMES[0], Image.fromarray(FRAMES[1]).convert("L")])
+    assert video.name == "img2img source (2 frames)"
+    assert np.array_equal(video.frame(0), FRAMES[0])
+    assert np.array_equal(video.frame(1), FRAMES[1])  # a grey PIL image comes back as RGB
+    assert np.array_equal(video.frame(5, hold_last=True), FRAMES[1])

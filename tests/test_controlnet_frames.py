@@ -23,6 +23,7 @@ from PIL import Image
 from zs2_lib.chunking import ChunkPlan
 from zs2_lib.params import ZS2Params
 from zs2_lib.webui.features.controlnet import ControlNetFrames
+from zs2_lib.webui.features.img2img import Img2ImgFrames, InitFrames
 from zs2_lib.webui.features.refusal import RefusingRNG
 from zs2_lib.webui.run import Run
 
@@ -104,9 +105,20 @@ def controlnet(monkeypatch: pytest.MonkeyPatch):
         find_cn_script=lambda runner: script if runner is not None else None,
         to_processing_unit=lambda unit: unit,
         ControlNetUnit=ControlNetUnit,
+        resize_mode_from_value=lambda value: f"A1111 resize mode {value}",
     )
     monkeypatch.setitem(sys.modules, "internal_controlnet.external_code", module)
     return script
+
+
+class SourceFrames(Img2ImgFrames):
+    """img2img's source frames without the VAE (this test looks at the control hints only)."""
+
+    def install(self, run: Run) -> None:
+        pass
+
+    def batch(self, run: Run) -> None:
+        pass
 
 
 class Recorder(torch.nn.Module):
@@ -124,9 +136,12 @@ class Recorder(torch.nn.Module):
         return x
 
 
-def start(controlnet: ControlNetScript, units: list[ControlNetUnit], **values: Any) -> tuple[Run, Any]:
+def start(
+    controlnet: ControlNetScript, units: list[ControlNetUnit], source: Any = None, **values: Any
+) -> tuple[Run, Any]:
     params = ZS2Params(enabled=True, frames=FRAMES, **values)
     p = SimpleNamespace(
+        resize_mode=1,
         scripts=object(),
         script_args_value=("other script", *units),
         extra_generation_params={},
@@ -134,7 +149,8 @@ def start(controlnet: ControlNetScript, units: list[ControlNetUnit], **values: A
         close=lambda: None,
     )
     host = SimpleNamespace(unet=None, is_edit_model=lambda: False)
-    run = Run(p, host, [ControlNetFrames()], params=params, plan=ChunkPlan(params.frames, params.chunk))
+    features = [ControlNetFrames()] if source is None else [SourceFrames(source), ControlNetFrames()]
+    run = Run(p, host, features, params=params, plan=ChunkPlan(params.frames, params.chunk))
     run.start()
     controlnet.controlnet_main_entry(p)
     return run, p
@@ -252,3 +268,42 @@ def test_without_controlnet_a_control_video_is_refused_and_nothing_else_changes(
     assert error.value.status_code == 422
     run.finish()
     assert p.extra_generation_params == {}
+
+
+SOURCE = [np.full((8, 8, 3), 5 * i + 1, dtype=np.uint8) for i in range(FRAMES)]
+
+
+def test_in_img2img_units_without_input_take_the_source_frame_by_frame(controlnet):
+    own = np.full((2, 2, 3), 99, dtype=np.uint8)
+    units = [ControlNetUnit(), ControlNetUnit(image=own), ControlNetUnit(resize_mode="Crop and Resize")]
+    run, p = start(controlnet, units, source=InitFrames(SOURCE), chunk=4)
+    assert run.feature(ControlNetFrames).error is None
+    source = "img2img source init images (8 frames)"
+    assert p.extra_generation_params["ZS2 control"] == f"unit 0: {source}; unit 2: {source}"
+    handed = p.script_args_value
+    assert handed[2] is units[1]  # a unit with its own image keeps it
+    for k in (1, 3):  # ControlNet's img2img resize mode, as it uses for a single init image
+        assert np.array_equal(handed[k].image, SOURCE[0])
+        assert handed[k].resize_mode == "A1111 resize mode 1"
+    assert units[2].resize_mode == "Crop and Resize"  # the request's unit is untouched
+    params = controlnet.latest_network.control_params
+    for chunk in range(2):
+        run.begin_batch(chunk)
+        unet = Recorder([params[0], params[2]])
+        first = 4 * chunk
+        expected = [5.0 * (first + f) + 1 for f in range(4)] * 2
+        assert evaluate(run, unet, [1] * 4, [8]) == [[expected, expected]]
+    assert params[1].hint_cond[0, 0, 0, 0] == 99
+    run.finish()
+
+
+def test_a_control_video_wins_over_the_source_and_a_still_init_image_drives_nothing(controlnet):
+    run, p = start(controlnet, [ControlNetUnit()], source=InitFrames(SOURCE), control_video=VIDEO)
+    assert p.extra_generation_params["ZS2 control"] == "unit 0: 8 base64 frames"
+    run.finish()
+    still = InitFrames(SOURCE[:1] * FRAMES, still=True)
+    run, p = start(controlnet, [ControlNetUnit()], source=still)
+    assert run.feature(ControlNetFrames).units == []
+    assert "ZS2 control" not in p.extra_generation_params
+    assert p.script_args_value[1].image is None  # ControlNet uses the init image itself, as without ZS²
+    run.finish()

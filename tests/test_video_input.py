@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import tempfile
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -13,8 +14,9 @@ from PIL import Image
 
 from tests.test_video import MAE_BOUND, mae, make_frames
 from tests.video_writers import write_video
+from zs2_lib.audio import carry_audio, has_audio
 from zs2_lib.params import ParamError
-from zs2_lib.video_input import carry_audio, has_audio, read_frames, resolve_source
+from zs2_lib.video_input import read_data, read_frames, resolve_source
 
 COUNT = 12
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -133,6 +135,28 @@ def test_a_base64_video_is_read_like_its_file_and_a_path_is_used_as_it_is(tmp_pa
     assert resolve_source(str(path)) == type(resolved)(path, temporary=False, name="clip.webm")
     with pytest.raises(ParamError, match="ZS² Video: video: "):
         resolve_source("no/such/clip.mp4")
+
+
+def test_bytes_read_like_their_file_and_a_still_image_is_one_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    frames = make_frames(COUNT, 16, 16)
+    for fmt in ("webm", "gif"):
+        path = write_video(frames, tmp_path / f"clip.{fmt}", fps=8)
+        from_bytes = read_data(path.read_bytes())
+        assert from_bytes.name == f"uploaded.{fmt}"
+        assert from_bytes.path is None
+        np.testing.assert_array_equal(from_bytes.frames, read_frames(path).frames)
+    still = tmp_path / "still.png"
+    Image.fromarray(frames[3]).save(still)
+    np.testing.assert_array_equal(read_frames(still).frames, frames[3:4])
+    np.testing.assert_array_equal(read_data(still.read_bytes()).frames, frames[3:4])
+    with pytest.raises(ParamError, match=r"ZS² Video: video: .*cannot be"):
+        read_data(b"neither an image nor a video")
+    assert not list(scratch.iterdir())  # the temporary files are gone
 
 
 def source_with_audio(tmp_path: Path) -> Path:

@@ -1,33 +1,45 @@
 """Control videos for ControlNet units: one RGB frame per video frame, from any of the forms users have.
 
 A control video is given as a folder of frames (natural order, as ControlNet's Batch tab reads it),
-a video or image file, one base64 video or animated image, or a list of base64 images (or paths),
-one per frame. Frames are decoded when asked for (folders and lists) so a long video is not held
-in memory; a video file is decoded once. The frame count is checked against the ZS² video before
-sampling: a shorter control video stops the run, or, by option, holds its last frame; it never
-loops. Host-free (no ``modules``); ``zs2_lib.webui.features.controlnet`` feeds these frames to
-ControlNet's preprocessors.
-
-Kept minimal and separate from the img2img source-video reader so that the two can be unified.
+a video or image file, one base64 video or animated image, a list of base64 images (or paths), one
+per frame, or frames already in memory (img2img's source video). Every file and byte string is read
+by :mod:`zs2_lib.video_input`, the one reader of videos; folders and lists are decoded frame by
+frame when asked for, so a long control video is not held in memory. The frame count is checked
+against the ZS² video before sampling: a shorter control video stops the run, or, by option, holds
+its last frame; it never loops. Host-free (no ``modules``); ``zs2_lib.webui.features.controlnet``
+feeds these frames to ControlNet's preprocessors.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
-_DATA_URL = re.compile(r"^data:([\w/+.-]+)?(;[\w=-]+)*;base64,", re.IGNORECASE)
-_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8", b"GIF8", b"BM")
+from zs2_lib.values import ERROR_PREFIX, ParamError
+from zs2_lib.video_input import (
+    IMAGE_SUFFIXES,
+    decode_base64,
+    frame_files,
+    natural_key,
+    read_data,
+    read_frames,
+    read_image,
+)
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v", ".gif")
+ACCEPTED = (
+    "accepted: a folder of frames, a video or image file on the server, a base64 video, "
+    "or a list of base64 images (one per frame)"
+)
+_MOST_FRAMES = 1 << 16  # a control video is read whole; the ZS² video's own cap limits what is used
+
+__all__ = ["ACCEPTED", "ControlVideo", "ControlVideoError", "in_memory", "natural_key", "open_control_video"]
 
 
 class ControlVideoError(ValueError):
@@ -78,9 +90,14 @@ class ControlVideo:
         return None
 
 
-def natural_key(name: str) -> list[object]:
-    """Sort key that puts ``frame2`` before ``frame10``."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+def in_memory(name: str, frames: Sequence[Any]) -> ControlVideo:
+    """A control video of frames already decoded (uint8 ``[H, W, 3]`` arrays or PIL images)."""
+
+    def load(i: int) -> np.ndarray:
+        frame = frames[i]
+        return frame if isinstance(frame, np.ndarray) else np.asarray(frame.convert("RGB"))
+
+    return ControlVideo(f"{name} ({len(frames)} frames)", len(frames), load)
 
 
 def open_control_video(entry: object, *, field: str) -> ControlVideo:
@@ -94,39 +111,31 @@ def open_control_video(entry: object, *, field: str) -> ControlVideo:
             return _frame_list(entry, field)
         if isinstance(entry, str) and entry.strip():
             return _single(entry.strip(), field)
-    except ControlVideoError:
-        raise
-    except Exception as error:  # a decoder's own error: say which field it came from
-        raise ControlVideoError(
-            f"{field}: cannot be read ({type(error).__name__}: {error}); {ACCEPTED}"
-        ) from None
+    except ParamError as error:  # the reader names its own field, "video": name this one
+        raise ControlVideoError(_renamed(error, field)) from None
     raise ControlVideoError(f"{field}: is empty; {ACCEPTED}")
 
 
-ACCEPTED = (
-    "accepted: a folder of frames, a video or image file on the server, a base64 video, "
-    "or a list of base64 images (one per frame)"
-)
+def _renamed(error: ParamError, field: str) -> str:
+    """The reader's message with ``field`` in place of its own field name."""
+    text = str(error).removeprefix(ERROR_PREFIX)
+    return f"{field}: {text.split(': ', 1)[-1]}"
 
 
 def _single(text: str, field: str) -> ControlVideo:
     path = Path(text)
     if len(text) < 4096 and path.is_dir():
-        files = sorted(
-            (p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
-            key=lambda p: natural_key(p.name),
-        )
+        files = frame_files(path)
         if not files:
             raise ControlVideoError(f'{field}: folder "{text}" holds no image ({", ".join(IMAGE_SUFFIXES)})')
         return ControlVideo(
-            f'folder "{path.name}" ({len(files)} frames)', len(files), lambda i: _read_image_file(files[i])
+            f'folder "{path.name}" ({len(files)} frames)', len(files), lambda i: read_image(files[i])
         )
     if len(text) < 4096 and path.is_file():
-        frames = _decode_media(path.read_bytes(), path.suffix.lower())
+        frames = read_frames(path, limit=_MOST_FRAMES).frames
         kind = "video" if len(frames) > 1 or path.suffix.lower() in VIDEO_SUFFIXES else "image"
         return _stacked(f'{kind} "{path.name}"', frames)
-    data = _base64(text, field)
-    frames = _decode_media(data, "")
+    frames = read_data(_base64(text, field), limit=_MOST_FRAMES).frames
     return _stacked("base64 video" if len(frames) > 1 else "base64 image", frames)
 
 
@@ -140,15 +149,17 @@ def _frame_list(entries: Sequence[object], field: str) -> ControlVideo:
     def load(i: int) -> np.ndarray:
         item = items[i]
         if len(item) < 4096 and os.path.isfile(item):
-            return _read_image_file(Path(item))
-        frames = _decode_media(_base64(item, f"{field}[{i}]"), "")
-        return frames[0]
+            return read_image(Path(item))
+        try:
+            return read_data(_base64(item, f"{field}[{i}]"), limit=_MOST_FRAMES).frames[0]
+        except ParamError as error:
+            raise ControlVideoError(_renamed(error, f"{field}[{i}]")) from None
 
     load(0)  # fail early, before sampling, if the first frame cannot be read
     return ControlVideo(f"{len(items)} base64 frames", len(items), load)
 
 
-def _stacked(name: str, frames: list[np.ndarray]) -> ControlVideo:
+def _stacked(name: str, frames: np.ndarray) -> ControlVideo:
     return ControlVideo(f"{name} ({len(frames)} frames)", len(frames), lambda i: frames[i])
 
 
@@ -156,30 +167,7 @@ def _base64(text: str, field: str) -> bytes:
     looks_like_path = text.startswith(("/", "~", "./", "../")) and not text.startswith("/9j/")  # /9j/: JPEG
     if looks_like_path or re.match(r"^[A-Za-z]:[\\/]", text):
         raise ControlVideoError(f'{field}: "{text[:200]}" is not a folder or file on the server; {ACCEPTED}')
-    body = "".join(_DATA_URL.sub("", text, count=1).split())
-    try:
-        return base64.b64decode(body, validate=True)
-    except (binascii.Error, ValueError):
-        raise ControlVideoError(
-            f"{field}: is neither a path on the server nor base64 data; {ACCEPTED}"
-        ) from None
-
-
-def _read_image_file(path: Path) -> np.ndarray:
-    return _decode_media(path.read_bytes(), path.suffix.lower())[0]
-
-
-def _decode_media(data: bytes, suffix: str) -> list[np.ndarray]:
-    """Every frame of an image, animated image or video, as ``[H, W, 3]`` uint8 RGB."""
-    from PIL import Image, ImageSequence
-
-    if data.startswith(_IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
-        with Image.open(io.BytesIO(data)) as image:
-            return [np.asarray(frame.convert("RGB")).copy() for frame in ImageSequence.Iterator(image)]
-    import imageio.v3 as iio
-
-    extension = (
-        suffix if suffix in VIDEO_SUFFIXES else (".webm" if data.startswith(b"\x1a\x45\xdf\xa3") else ".mp4")
-    )
-    video = iio.imread(data, index=None, extension=extension, plugin="FFMPEG")
-    return [np.ascontiguousarray(frame[..., :3]) for frame in video]
+    data = decode_base64(text)
+    if data is None:
+        raise ControlVideoError(f"{field}: is neither a path on the server nor base64 data; {ACCEPTED}")
+    return data

@@ -1,11 +1,12 @@
-"""Videos as input: every frame of a file or a folder of frames, exactly, and the source's audio.
+"""Videos as input: every frame of a file, a folder of frames or bytes, exactly.
 
 :func:`read_frames` reads MP4, WebM, MOV, MKV, AVI (ffmpeg from imageio-ffmpeg, with timestamps
-passed through so that no frame is dropped or duplicated), GIF and animated WebP (Pillow, frame by
-frame), or a folder of images (sorted naturally: ``frame2`` before ``frame10``), and keeps the frames
-``start``, ``start + step``, ... (``count`` of them, or to the end). :func:`resolve_source` turns an
-API value (a server path, or a base64 video, optionally a ``data:`` URL) into a file.
-:func:`add_audio` copies the source's audio track, cut to the frames read, into an MP4 or WebM.
+passed through so that no frame is dropped or duplicated), GIF, animated WebP and still images
+(Pillow, frame by frame), or a folder of images (sorted naturally: ``frame2`` before ``frame10``),
+and keeps the frames ``start``, ``start + step``, ... (``count`` of them, or to the end);
+:func:`read_data` reads the same from bytes. :func:`resolve_source` turns an API value (a server
+path, or a base64 video, optionally a ``data:`` URL) into a file. The one reader of videos: img2img's
+source and ControlNet's control videos (``zs2_lib.control_frames``) both read through it.
 
 Every problem raises :class:`~zs2_lib.values.ParamError` naming the field (``video``,
 ``video_start``, ``video_frames``), so a caller can refuse the request before sampling.
@@ -15,13 +16,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import os
 import re
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageSequence
@@ -29,10 +31,9 @@ from PIL import Image, ImageSequence
 from zs2_lib.values import ParamError, error
 
 FFMPEG_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v")
-PILLOW_SUFFIXES = (".gif", ".webp")
+PILLOW_SUFFIXES = (".gif", ".webp", ".png", ".jpg", ".jpeg", ".bmp")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 ACCEPTED = "accepted: an MP4, WebM, MOV, MKV, AVI, GIF or WebP file or a folder of PNG/JPEG/WebP/BMP frames"
-_AUDIO_CODECS = {".mp4": "aac", ".webm": "libopus"}
 _DATA_URL = re.compile(r"^data:[^,]*;base64,", re.IGNORECASE)
 _BASE64 = re.compile(r"^[A-Za-z0-9+/\s]+=*\s*$")
 
@@ -90,20 +91,62 @@ def read_frames(
         ParamError: unreadable source, no frames, frames of mixed sizes, or a range outside it.
     """
     path = Path(source)
+    _check_range(start, count, step, limit)
+    if not path.exists():
+        raise error("video", str(source), "is no file or folder on the server", ACCEPTED)
+    if path.is_dir():
+        frames_iter, fps = _folder_frames(path), None
+    elif path.suffix.lower() in PILLOW_SUFFIXES:
+        frames_iter, fps = _pillow_frames(path, path.name)
+    else:
+        frames_iter, fps = _ffmpeg_frames(path)
+    return _select(frames_iter, fps, start, count, step, limit, path.name, None if path.is_dir() else path)
+
+
+def read_data(data: bytes, *, limit: int = 4096, name: str = "uploaded") -> VideoFrames:
+    """Every frame of a video or image given as bytes (sniffed: GIF, WebP, PNG, JPEG, BMP, WebM, else MP4).
+
+    Images are decoded in memory; a video goes through a temporary file that is removed at once.
+    The result's ``name`` is ``name`` plus the sniffed suffix, its ``path`` None.
+
+    Raises:
+        ParamError: the data cannot be decoded (naming ``video``).
+    """
+    suffix = sniff_suffix(data)
+    label = f"{name}{suffix}"
+    if suffix in PILLOW_SUFFIXES:
+        frames_iter, fps = _pillow_frames(io.BytesIO(data), label)
+        return _select(frames_iter, fps, 0, None, 1, limit, label, None)
+    handle, temporary = tempfile.mkstemp(prefix="zs2-input-", suffix=suffix)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        frames_iter, fps = _ffmpeg_frames(Path(temporary), label)
+        return _select(frames_iter, fps, 0, None, 1, limit, label, None)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def _check_range(start: int, count: int | None, step: int, limit: int) -> None:
     if start < 0 or step < 1 or (count is not None and count < 1):
         raise error(
             "video_start", (start, count, step), "is not a valid range", "start ≥ 0, count ≥ 1, step ≥ 1"
         )
     if count is not None and count > limit:
         raise error("video_frames", count, "is more than the server allows", f"accepted: at most {limit}")
-    if not path.exists():
-        raise error("video", str(source), "is no file or folder on the server", ACCEPTED)
-    if path.is_dir():
-        frames_iter, fps = _folder_frames(path), None
-    elif path.suffix.lower() in PILLOW_SUFFIXES:
-        frames_iter, fps = _pillow_frames(path)
-    else:
-        frames_iter, fps = _ffmpeg_frames(path)
+
+
+def _select(
+    frames_iter: Iterator[np.ndarray],
+    fps: float | None,
+    start: int,
+    count: int | None,
+    step: int,
+    limit: int,
+    name: str,
+    path: Path | None,
+) -> VideoFrames:
+    """Frames ``start, start + step, ...`` of a decoded stream, read no further than needed."""
     reached_end = False
     selected: list[np.ndarray] = []
     indices: list[int] = []
@@ -119,7 +162,7 @@ def read_frames(
             if selected and frame.shape != selected[0].shape:
                 raise error(
                     "video",
-                    path.name,
+                    name,
                     f"has frames of mixed sizes ({frame.shape[1]}×{frame.shape[0]} "
                     f"after {selected[0].shape[1]}×{selected[0].shape[0]})",
                     "accepted: frames of one size",
@@ -131,7 +174,7 @@ def read_frames(
     else:
         reached_end = True
     if total == 0:
-        raise error("video", path.name, "has no frames", ACCEPTED)
+        raise error("video", name, "has no frames", ACCEPTED)
     if start >= total:
         raise error(
             "video_start", start, f"is outside the video ({total} frames)", f"accepted: 0 to {total - 1}"
@@ -149,34 +192,49 @@ def read_frames(
         fps=fps,
         indices=tuple(indices),
         total=total if reached_end else None,
-        name=path.name,
-        path=None if path.is_dir() else path,
+        name=name,
+        path=path,
     )
 
 
-def _natural_key(path: Path) -> list[object]:
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+def natural_key(name: str) -> list[object]:
+    """Sort key that puts ``frame2`` before ``frame10``."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The image files of a folder of frames, in natural order (``frame2`` before ``frame10``)."""
+    return sorted(
+        (f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()),
+        key=lambda f: natural_key(f.name),
+    )
+
+
+def read_image(file: Path) -> np.ndarray:
+    """One image file as ``[H, W, 3]`` uint8 RGB (the first frame of an animated one).
+
+    Raises:
+        ParamError: not a readable image (naming ``video``).
+    """
+    try:
+        with Image.open(file) as image:
+            return np.asarray(image.convert("RGB"))
+    except OSError as err:
+        raise error("video", file.name, f"cannot be read as an image ({err})", ACCEPTED) from err
 
 
 def _folder_frames(folder: Path) -> Iterator[np.ndarray]:
-    files = sorted(
-        (f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()), key=_natural_key
-    )
-    for file in files:
-        try:
-            with Image.open(file) as image:
-                yield np.asarray(image.convert("RGB"))
-        except OSError as err:
-            raise error("video", file.name, f"cannot be read as an image ({err})", ACCEPTED) from err
+    for file in frame_files(folder):
+        yield read_image(file)
 
 
-def _pillow_frames(path: Path) -> tuple[Iterator[np.ndarray], float | None]:
-    """GIF and animated WebP: every stored frame, composited, and the mean frame rate."""
+def _pillow_frames(source: Path | BinaryIO, name: str) -> tuple[Iterator[np.ndarray], float | None]:
+    """GIF, animated WebP and still images: every stored frame, composited, and the mean frame rate."""
     try:
-        image = Image.open(path)
+        image = Image.open(source)
         durations = [_loaded(frame).info.get("duration", 0) for frame in ImageSequence.Iterator(image)]
     except OSError as err:
-        raise error("video", path.name, f"cannot be read ({err})", ACCEPTED) from err
+        raise error("video", name, f"cannot be read ({err})", ACCEPTED) from err
     mean = sum(durations) / len(durations) if durations else 0
     fps = 1000.0 / mean if mean > 0 else None
 
@@ -194,15 +252,16 @@ def _loaded(frame: Image.Image) -> Image.Image:
     return frame
 
 
-def _ffmpeg_frames(path: Path) -> tuple[Iterator[np.ndarray], float | None]:
+def _ffmpeg_frames(path: Path, name: str | None = None) -> tuple[Iterator[np.ndarray], float | None]:
     """Every decoded frame, timestamps passed through (ffmpeg's default would drop or repeat frames)."""
     import imageio_ffmpeg
 
+    name = name or path.name
     reader = imageio_ffmpeg.read_frames(str(path), output_params=["-fps_mode", "passthrough"])
     try:
         meta = next(reader)
     except (OSError, RuntimeError, StopIteration) as err:
-        raise error("video", path.name, "cannot be read as a video", ACCEPTED) from err
+        raise error("video", name, "cannot be read as a video", ACCEPTED) from err
     width, height = meta["size"]
     fps = float(meta.get("fps") or 0) or None
 
@@ -211,7 +270,7 @@ def _ffmpeg_frames(path: Path) -> tuple[Iterator[np.ndarray], float | None]:
             for data in reader:
                 yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
         except RuntimeError as err:
-            raise error("video", path.name, f"cannot be decoded ({err})", ACCEPTED) from err
+            raise error("video", name, f"cannot be decoded ({err})", ACCEPTED) from err
         finally:
             reader.close()
 
@@ -244,11 +303,10 @@ def resolve_source(value: str, directory: str | None = None) -> ResolvedSource:
     data_url = _DATA_URL.match(text)
     if data_url is None and (len(text) < 64 or not _BASE64.match(text[:4096])):
         raise error("video", value, "is no file or folder on the server, nor base64 video data", ACCEPTED)
-    try:
-        data = base64.b64decode(text[data_url.end() :] if data_url else text, validate=False)
-    except (binascii.Error, ValueError) as err:
-        raise error("video", value, "is not valid base64", ACCEPTED) from err
-    suffix = _sniff_suffix(data)
+    data = decode_base64(text)
+    if data is None:
+        raise error("video", value, "is not valid base64", ACCEPTED)
+    suffix = sniff_suffix(data)
     handle, name = tempfile.mkstemp(prefix="zs2-input-", suffix=suffix, dir=directory)
     with os.fdopen(handle, "wb") as file:
         file.write(data)
@@ -262,7 +320,24 @@ def _is_path(text: str) -> bool:
         return False
 
 
-def _sniff_suffix(data: bytes) -> str:
+def decode_base64(text: str) -> bytes | None:
+    """The bytes of base64 data (whitespace ignored, a ``data:`` URL prefix dropped); None if not base64."""
+    data_url = _DATA_URL.match(text)
+    body = "".join((text[data_url.end() :] if data_url else text).split())
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def sniff_suffix(data: bytes) -> str:
+    """The file suffix of media bytes by their magic number: a GIF, WebP, PNG, JPEG, BMP or WebM, else MP4."""
+    if data[:4] == b"\x89PNG":
+        return ".png"
+    if data[:2] == b"\xff\xd8":
+        return ".jpg"
+    if data[:2] == b"BM":
+        return ".bmp"
     if data[:4] == b"GIF8":
         return ".gif"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
@@ -272,72 +347,17 @@ def _sniff_suffix(data: bytes) -> str:
     return ".mp4"
 
 
-# --- audio ---------------------------------------------------------------------------------------
-
-
-def _ffmpeg() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def has_audio(path: str | os.PathLike[str]) -> bool:
-    """Whether the file has an audio stream (ffmpeg's stream listing)."""
-    result = subprocess.run(
-        [_ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, check=False
-    )
-    return bool(re.search(r"Stream #\d+:\d+.*: Audio:", result.stderr))
-
-
-def add_audio(video: Path, source: Path, start: float, duration: float) -> bool:
-    """Put ``source``'s audio from ``start`` for ``duration`` seconds into ``video`` (MP4 or WebM), in place.
-
-    The video stream is copied, not re-encoded; the file is replaced atomically. Returns False (and
-    leaves ``video`` as it is) when the source has no audio or the format carries none.
-
-    Raises:
-        OSError: ffmpeg failed.
-    """
-    codec = _AUDIO_CODECS.get(video.suffix.lower())
-    if codec is None or not has_audio(source):
-        return False
-    temporary = video.with_name(f".{video.stem}.audio{video.suffix}")
-    command = [
-        _ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(video),
-        "-ss", f"{start:.6f}", "-t", f"{duration:.6f}", "-i", str(source),
-        "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", codec, "-shortest", str(temporary),
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        temporary.unlink(missing_ok=True)
-        raise OSError(
-            f"ffmpeg could not add the audio of {source.name} to {video.name}: {result.stderr.strip()}"
-        )
-    os.replace(temporary, video)
-    return True
-
-
-def carry_audio(files: dict[str, Path], source: VideoFrames, keep: bool = True) -> list[Path]:
-    """Add the source's audio, cut to the frames read, to each MP4/WebM of ``files``; the files changed.
-
-    Nothing is done when ``keep`` is False, the source is a folder or has no fps, or it has no audio.
-    """
-    span = source.span_seconds()
-    if not keep or source.path is None or span is None:
-        return []
-    return [
-        path for fmt, path in files.items() if fmt in ("mp4", "webm") and add_audio(path, source.path, *span)
-    ]
-
-
 __all__ = [
     "ACCEPTED",
     "ParamError",
     "ResolvedSource",
     "VideoFrames",
-    "add_audio",
-    "carry_audio",
-    "has_audio",
+    "decode_base64",
+    "frame_files",
+    "natural_key",
+    "read_data",
     "read_frames",
+    "read_image",
     "resolve_source",
+    "sniff_suffix",
 ]

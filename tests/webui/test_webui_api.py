@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from typing import Any
 
 import pytest
 
-from tests.webui.webui_client import max_abs_diff, txt2img_request, zs2_args
+from tests.webui.conftest import webui_python, webui_root
+from tests.webui.webui_client import REPO_ROOT, max_abs_diff, txt2img_request, zs2_args
 from zs2_lib.params import FIELDS
 
 FIELD_NAMES = [spec.name for spec in FIELDS]
@@ -152,3 +156,44 @@ def test_script_info_lists_the_script_and_its_args(zs2_server):
     assert status == 200
     assert "zs2 video" in listed["txt2img"]
     assert "zs2 video" in listed["img2img"]
+
+
+BUILD_ACCORDION = """
+import json, sys
+from types import SimpleNamespace
+import gradio as gr
+from zs2_lib.webui import ui
+found = {}
+for tab in ("txt2img", "img2img"):
+    script = SimpleNamespace(is_img2img=tab == "img2img", elem_id=lambda item, tab=tab: f"{tab}_{item}")
+    with gr.Blocks() as blocks:
+        args = ui.build(script)
+    config = blocks.get_config_file()
+    elem = {c["id"]: c["props"].get("elem_id") for c in config["components"]}
+    found[tab] = {
+        "args": [elem[a._id] for a in args],
+        "files": {elem[c["id"]]: c["props"]["file_types"] for c in config["components"]
+                  if c["type"] == "file"},
+        "uploads": [
+            [elem[i] for i in d["targets"] + d["inputs"] + d["outputs"]]
+            for d in config["dependencies"] if d["trigger"] == "upload"
+        ],
+    }
+print(json.dumps(found))
+"""
+
+
+def test_both_tabs_have_a_control_video_upload_that_fills_the_path_box_and_is_no_script_arg():
+    """The servers run without a UI (--nowebui): the accordion is built with the host's gradio here."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    command = [webui_python(), "-c", BUILD_ACCORDION]
+    done = subprocess.run(command, cwd=webui_root(), env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    for tab in ("txt2img", "img2img"):
+        built = found[tab]
+        names = [f"{tab}_{spec.name}" for spec in FIELDS]  # the positional args as before
+        assert built["args"] == [f"{names[0]}-checkbox", *names[1:]]  # InputAccordion's checkbox
+        assert ".mp4" in built["files"][f"{tab}_control_upload"]
+        assert [f"{tab}_control_upload", f"{tab}_control_upload", f"{tab}_control_video"] in built["uploads"]
+        assert [f"{tab}_upload", f"{tab}_upload", f"{tab}_video"] in built["uploads"]

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.webui.test_webui_img2img import img2img_body, ok, png_b64, source_frames
 from tests.webui.test_webui_off_and_recovery import HOOK_COUNTS
 from tests.webui.webui_client import (
     FAULT_TITLE,
@@ -327,3 +328,35 @@ def test_momentum_in_controlnet_is_measured_joins_chunks_exactly_and_leaves_no_h
     assert mean_abs_diff(runs["True"], runs["False"]) > 0  # the hooks did act on ControlNet's attention
     assert max_abs_diff(chunked.frames, runs["True"]) <= JOIN_TOLERANCE
     assert max_abs_diff(off_again.frames, runs["False"]) == 0  # no hook left on ControlNet's cached model
+
+
+def test_in_img2img_a_unit_without_input_takes_the_source_video_frame_by_frame(cn_server, measure):
+    sources = source_frames(8)
+    scripts = {"controlnet": {"args": [unit()]}}
+
+    def run(zs2: dict, with_unit: bool = True):
+        body = img2img_body(sources, zs2_args(**zs2), **BODY)
+        if with_unit:
+            body["alwayson_scripts"] = {**body["alwayson_scripts"], **scripts}
+        return ok(cn_server, body)
+
+    from_source = run({"chunk": 8})
+    as_control_video = run({"chunk": 8, "control_video": [png_b64(frame) for frame in sources]})
+    first_frame_only = run({"chunk": 8, "control_video": [png_b64(sources[0])] * 8})
+    chunked = run({"chunk": 4})
+    plain = run({"chunk": 8}, with_unit=False)
+    same = max_abs_diff(from_source.frames, as_control_video.frames)
+    per_frame = mean_abs_diff(from_source.frames, first_frame_only.frames)
+    joins = max_abs_diff(chunked.frames, from_source.frames)
+    effect = mean_abs_diff(from_source.frames, plain.frames)
+    measure(
+        f"ControlNet img2img source as control: vs control_video of the same frames max diff {same}; "
+        f"vs frame 0 for every frame mean diff {per_frame:.2f}; chunks of 4 vs one batch max diff "
+        f"{joins}; unit effect {effect:.2f}"
+    )
+    assert len(from_source.frames) == 8
+    assert same <= 1
+    assert joins <= JOIN_TOLERANCE
+    assert effect > UNIT_EFFECT
+    assert per_frame > UNIT_EFFECT / 4  # frame k's control is source frame k, not the first frame again
+    assert "img2img source init images (8 frames)" in from_source.info["infotexts"][0]

@@ -24,7 +24,8 @@ from tests.webui.webui_client import (
     txt2img_request,
     zs2_infotext_value,
 )
-from zs2_lib.video_input import has_audio, read_frames
+from zs2_lib.audio import has_audio
+from zs2_lib.video_input import read_frames
 
 SIZE = 64
 STRENGTH = 0.6

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from zs2_lib.audio import carry_audio
 from zs2_lib.files import remove_stale_temporaries
 from zs2_lib.names import API_KEY, OUTPUT_FOLDER, PREFIX, REPORT_KEY, console
 from zs2_lib.video import unique_basename, write_text, write_videos
-from zs2_lib.video_input import carry_audio
 from zs2_lib.webui.features.frames import Frames
 from zs2_lib.webui.features.img2img import Img2ImgFrames
 from zs2_lib.webui.run import Run

@@ -2,7 +2,8 @@
 
 img2img adds the video input: an upload (whose server-side temporary file fills the path box), the
 path box, start/count/step, audio and init encoding. txt2img keeps those controls, hidden, so both
-tabs hand the script the same values in the same order.
+tabs hand the script the same values in the same order. Both tabs have an upload for the ControlNet
+control video, filling the ``control_video`` path box the same way; uploads are not script args.
 """
 
 from __future__ import annotations
@@ -72,6 +73,13 @@ def _uploaded_path(upload: Any) -> str:
     return str(getattr(upload, "name", upload) or "")
 
 
+def _upload_into(box: gr.components.Component, label: str, elem_id: str) -> gr.File:
+    """A video upload whose server-side temporary file's path fills ``box`` (the upload is no script arg)."""
+    upload = gr.File(label=label, file_types=UPLOAD_TYPES, elem_id=elem_id)
+    upload.upload(fn=_uploaded_path, inputs=[upload], outputs=[box])
+    return upload
+
+
 def hints_html(elem_ids: dict[str, str]) -> str:
     """A hidden element holding each control's hover hint, read by ``javascript/zs2_video.js``."""
     hints = {elem_ids[spec.name]: spec.hint for spec in FIELDS}
@@ -92,6 +100,10 @@ def build(script: Any) -> list[gr.components.Component]:
             with gr.Row():
                 for name in row:
                     controls[name] = _component(FIELD_BY_NAME[name], elem_ids[name])
+            if "control_video" in row:
+                _upload_into(
+                    controls["control_video"], "Control video (upload)", script.elem_id("control_upload")
+                )
         img2img = bool(getattr(script, "is_img2img", False))
         with gr.Group(visible=img2img):
             upload = gr.File(

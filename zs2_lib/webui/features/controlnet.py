@@ -1,16 +1,19 @@
 """ControlNet per frame: each unit of a ZS² run that has a control video gets frame i's hint for frame i.
 
-Which units: a unit named in ``control_videos``, a unit whose Batch tab names a folder, and any
-enabled unit without an image of its own when ``control_video`` is given. Before processing, each
-of them is handed to ControlNet as an ordinary single-image unit (its first control frame, in a
-copy written into ``p.script_args``), so ControlNet loads its model, hooks the UNet and builds its
-``ControlParams`` as usual, and its Batch mode does not turn the video into separate generations.
-When a chunk starts, that chunk's frames go through the unit's own preprocessor (ControlNet's own
-``get_control``, the code that made the first frame's hint), giving ``[n, 3, H, W]`` hints (and
-the hires pass's) for that chunk only. A pre-hook on the UNet then gives every UNet call exactly
-the hint rows of its latent rows, using the same CFG row layout as temporal momentum (cond rows per
-frame and AND sub-prompt, then uncond rows; one call or several), through the ``hint_cond`` setter,
-which drops ControlNet's cached hint. Chunked therefore equals one batch, in every CFG layout.
+Which units: a unit named in ``control_videos``, a unit whose Batch tab names a folder, any enabled
+unit without an image of its own when ``control_video`` is given, and, in an img2img run from a
+source video without ``control_video``, any enabled unit without an image of its own: it takes the
+source's frames (frame k for frame k) in img2img's resize mode, as ControlNet does with one init
+image. Before processing, each of them is handed to ControlNet as an ordinary single-image unit
+(its first control frame, in a copy written into ``p.script_args``), so ControlNet loads its model,
+hooks the UNet and builds its ``ControlParams`` as usual, and its Batch mode does not turn the
+video into separate generations. When a chunk starts, that chunk's frames go through the unit's own
+preprocessor (ControlNet's own ``get_control``, the code that made the first frame's hint), giving
+``[n, 3, H, W]`` hints (and the hires pass's) for that chunk only. A pre-hook on the UNet then
+gives every UNet call exactly the hint rows of its latent rows, using the same CFG row layout as
+temporal momentum (cond rows per frame and AND sub-prompt, then uncond rows; one call or several),
+through the ``hint_cond`` setter, which drops ControlNet's cached hint. Chunked therefore equals
+one batch, in every CFG layout.
 
 Problems (no ControlNet, unreadable or short control videos, a unit type without an image hint)
 are refused with HTTP 422 at the first noise draw, before sampling. ControlNet's ``external_code``
@@ -29,8 +32,9 @@ import torch
 
 from zs2_lib.attention import attn1_modules
 from zs2_lib.cfg_layout import denoiser_layout
-from zs2_lib.control_frames import ControlVideo, ControlVideoError, open_control_video
+from zs2_lib.control_frames import ControlVideo, ControlVideoError, in_memory, open_control_video
 from zs2_lib.names import CONTROL_INFOTEXT_KEY, PREFIX, console
+from zs2_lib.webui.features.img2img import Img2ImgFrames
 from zs2_lib.webui.features.momentum import Momentum
 from zs2_lib.webui.features.momentum import _repeats as cond_repeats
 from zs2_lib.webui.features.refusal import RefusingRNG
@@ -121,6 +125,7 @@ class ControlNetFrames(Feature):
         slots = [i for i in span if _is_unit(args[i], code)]
         units = [code.to_processing_unit(args[i]) for i in slots]
         per_unit = params.control_videos or ()
+        source = _img2img_video(run)
         if len(per_unit) > len(units):
             raise ControlVideoError(
                 f"control_videos: {len(per_unit)} entries for {len(units)} ControlNet units; "
@@ -133,15 +138,23 @@ class ControlNetFrames(Feature):
                 if entry is not None:
                     raise ControlVideoError(f"control_videos[{k}]: ControlNet unit {k} is not enabled")
                 continue
-            source = _source(unit, entry, k, params.control_video)
-            if source is not None:
-                field, value = source
+            given = _source(unit, entry, k, params.control_video)
+            if given is not None:
+                field, value = given
                 video = open_control_video(value, field=field)
-                note = video.check_length(params.frames, hold_last=params.hold_last, field=field)
-                if note:
-                    console(note)
-                args[slot] = _first_frame_unit(unit, video)
-                self.units.append(DrivenUnit(k, enabled, field, video))
+            elif source is not None and not _has_image(unit):
+                # as ControlNet does with img2img's single init image, in A1111's img2img resize mode
+                field, video = "img2img source", source
+                unit = copy.copy(unit)
+                unit.resize_mode = code.resize_mode_from_value(getattr(p, "resize_mode", 0))
+            else:
+                enabled += 1
+                continue
+            note = video.check_length(params.frames, hold_last=params.hold_last, field=field)
+            if note:
+                console(note)
+            args[slot] = _first_frame_unit(unit, video)
+            self.units.append(DrivenUnit(k, enabled, field, video))
             enabled += 1
         if self.units:
             run.set_attribute(p, "script_args_value", type(p.script_args_value)(args))
@@ -322,6 +335,14 @@ def _source(unit: Any, entry: Any, k: int, control_video: Any) -> tuple[str, Any
         return f"ControlNet unit {k} batch folder", folder
     if control_video is not None and not _has_image(unit):
         return "control_video", control_video
+    return None
+
+
+def _img2img_video(run: Run) -> ControlVideo | None:
+    """img2img's source frames as a control video (frame k for frame k), or None outside a v2v run."""
+    for feature in run.features:
+        if isinstance(feature, Img2ImgFrames) and not feature.source.still:
+            return in_memory(f"img2img source {feature.source.name}", feature.source.frames)
     return None
 
 

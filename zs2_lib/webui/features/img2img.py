@@ -46,6 +46,14 @@ class InitFrames:
     frames: Sequence[Any]
     video: VideoFrames | None = None
     temporary: Path | None = None
+    still: bool = False  # one init image for every frame, not a video
+
+    @property
+    def name(self) -> str:
+        """What the console and infotext call the source (never its data)."""
+        if self.video is not None:
+            return f'video "{self.video.name}"'
+        return "init image" if self.still else "init images"
 
     def chunk(self, first: int, size: int) -> list[Any]:
         """Frames ``first`` .. ``first + size - 1`` as PIL images; past the end, the last frame again.
@@ -91,7 +99,7 @@ def resolve(p: Any, params: ZS2Params, given: frozenset[str]) -> tuple[ZS2Params
     elif len(init_images) > 1:
         source, updates = InitFrames(init_images), {"frames": len(init_images)}
     elif init_images:
-        return params, InitFrames(init_images * params.frames)
+        return params, InitFrames(init_images * params.frames, still=True)
     else:
         raise error(
             "video", "", "is empty and no init image was given", "accepted: a video input or init images"
