@@ -219,6 +219,14 @@ class ZS2Params:
         default="sample",
         choices=INIT_ENCODINGS,
     )
+    mask_video: str = param(
+        "source",
+        label="Mask video",
+        help="img2img inpainting: one mask per frame, a video file or folder of masks on the server (over "
+        "the API also base64 video data), read with the video input's start, count and step; frame k is "
+        "inpainted under mask k with the tab's mask settings. Empty: the tab's one mask (if any) for all.",
+        default="",
+    )
     control_video: str | tuple[str, ...] | None = param(
         "control",
         label="Control video",
