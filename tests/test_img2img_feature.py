@@ -124,7 +124,7 @@ def test_a_mask_with_a_mask_video_and_two_sources_are_refused_naming_the_field(t
     masked = FakeImg2Img([frame(1)])
     masked.image_mask = frame(255)
     assert resolve(masked, ZS2Params(enabled=True, frames=3), frozenset())[0].frames == 3  # one mask: fine
-    with pytest.raises(ParamError, match="ZS² Video: mask_video: \"mask_video and mask\" both give masks"):
+    with pytest.raises(ParamError, match='ZS² Video: mask_video: "mask_video and mask" both give masks'):
         resolve(masked, ZS2Params(enabled=True, mask_video=str(tmp_path)), frozenset())
     both = FakeImg2Img([frame(1), frame(2)])
     with pytest.raises(ParamError, match="ZS² Video: video: "):

@@ -219,14 +219,6 @@ class ZS2Params:
         default="sample",
         choices=INIT_ENCODINGS,
     )
-    mask_video: str = param(
-        "source",
-        label="Mask video",
-        help="img2img inpainting: one mask per frame, a video file or folder of masks on the server (over "
-        "the API also base64 video data), read with the video input's start, count and step; frame k is "
-        "inpainted under mask k with the tab's mask settings. Empty: the tab's one mask (if any) for all.",
-        default="",
-    )
     control_video: str | tuple[str, ...] | None = param(
         "control",
         label="Control video",
@@ -256,6 +248,14 @@ class ZS2Params:
         help="Also apply temporal momentum to the self-attention of the ControlNet models (a copy of the "
         "UNet encoder). Off keeps each frame's control exactly its own.",
         default=False,
+    )
+    mask_video: str = param(
+        "source",
+        label="Mask video",
+        help="img2img inpainting: one mask per frame, a video file or folder of masks on the server (over "
+        "the API also base64 video data), read with the video input's start, count and step; frame k is "
+        "inpainted under mask k with the tab's mask settings. Empty: the tab's one mask (if any) for all.",
+        default="",
     )
 
     def __post_init__(self) -> None:
