@@ -141,7 +141,7 @@ def test_a_mask_video_gives_mask_k_to_frame_k_with_the_sources_start_and_step(tm
     assert [np.asarray(mask)[0, 0, 0] for mask in source.mask_chunk(2, 3)] == [40, 40, 40]
     with pytest.raises(ParamError, match=r"ZS² Video: mask_video: 2 masks are fewer than the 3 frames"):
         resolve(p, ZS2Params(enabled=True, mask_video=str(tmp_path), video_start=6), frozenset())
-    with pytest.raises(ParamError, match=r"ZS² Video: mask_video: "):
+    with pytest.raises(ParamError, match=r"ZS² Video: mask_video: \S*missing\" is no file or folder"):
         resolve(p, ZS2Params(enabled=True, mask_video=str(tmp_path / "missing")), frozenset())
 
 

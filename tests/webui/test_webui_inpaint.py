@@ -173,7 +173,10 @@ def traced(body: dict) -> dict:
     }
 
 
-INPAINT_BODY = {"seed": 31, **masked()}
+INPAINT_BODY = {"seed": 31, "prompt": "a cat", "negative_prompt": "", **masked()}
+"""A short prompt: on this host the tiny inpainting checkpoint's random text encoder gives NaN in the UNet
+for the usual test prompt even without ZS² (HTTP 500 from A1111's NaN check), as the plain one does for
+prompts over 75 tokens."""
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from PIL import Image
 
 from zs2_lib.names import console
 from zs2_lib.params import FIELD_BY_NAME, ParamError, ZS2Params
-from zs2_lib.values import error
+from zs2_lib.values import ERROR_PREFIX, error
 from zs2_lib.video_input import VideoFrames, read_frames, resolve_source
 from zs2_lib.webui.run import Feature, Run
 
@@ -123,9 +123,10 @@ def _read_masks(params: ZS2Params, source: InitFrames) -> None:
     """Mask k of the mask video for frame k (the video input's start, count and step)."""
     try:
         masks = _read_video(dataclasses.replace(params, video=params.mask_video))
-    except ParamError as failure:
+    except ParamError as failure:  # the reader names the source field "video": name this one
         _remove(source)
-        raise error("mask_video", params.mask_video, str(failure), "accepted: a mask per frame") from None
+        message = str(failure).replace(f"{ERROR_PREFIX}video: ", f"{ERROR_PREFIX}mask_video: ", 1)
+        raise ParamError(message) from None
     _remove(masks)
     if len(masks.frames) < params.frames:
         _remove(source)
