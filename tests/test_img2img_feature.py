@@ -35,6 +35,11 @@ class FakeHost:
         ]
         return torch.tensor(values)
 
+    def image_conditioning(
+        self, p: Any, image: torch.Tensor, latent: torch.Tensor, mask: Any, seeds: list[int]
+    ) -> str:
+        return f"conditioning of {len(seeds)}"
+
     def color_correction(self, frame: Image.Image) -> int:
         return int(np.asarray(frame)[0, 0, 0])
 

@@ -122,6 +122,23 @@ class A1111:
             latent = torch.nn.functional.interpolate(latent, size=size, mode="bilinear")
         return latent
 
+    def image_conditioning(
+        self, p: Any, image: torch.Tensor, latent: torch.Tensor, mask: torch.Tensor | None, seeds: list[int]
+    ) -> torch.Tensor:
+        """``p.img2img_image_conditioning`` frame by frame, each under its own seed.
+
+        Inpainting models encode the masked image with a posterior sample from the global RNG; drawn
+        per frame under ``seeds[i]``, a chunk's conditioning is the same as in one batch.
+        """
+        parts = []
+        for index, seed in enumerate(seeds):
+            frame, frame_latent = image[index : index + 1] * 2 - 1, latent[index : index + 1]
+            frame_mask = None if mask is None else mask[index : index + 1]
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                parts.append(p.img2img_image_conditioning(frame, frame_latent, frame_mask, p.mask_round))
+        return torch.cat(parts)
+
     def color_correction(self, frame: Any) -> Any:
         """A1111's colour-correction target for one init frame."""
         from modules import images, processing

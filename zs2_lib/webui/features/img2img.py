@@ -11,6 +11,11 @@ a batch of the right size) and, at every chunk (``process_batch``, before ``p.sa
 its own (:func:`posterior_seed`) or to its posterior mean. Only one chunk's latents exist at a time;
 a rerun, and a chunked run, get the latents of one batch. The added noise is ``p.rng``'s, which the
 noise feature already chains across frames.
+
+With an inpainting mask (the tab's one mask for every frame, or ``mask_video``: mask k for frame k),
+each chunk's frames and masks are prepared as ``p.init`` prepares one init image (blur, crop of "only
+masked", fill, latent mask, overlay for the composite), and ``p.mask``/``p.nmask``/``p.overlay_images``
+are the chunk's. A mask video's union is ``p.image_mask``, so "only masked" crops one region for all.
 """
 
 from __future__ import annotations
@@ -38,6 +43,11 @@ POSTERIOR_SEED_OFFSET = 0x5A5A_0D1E
 def posterior_seed(seed: int) -> int:
     """The seed of a frame's VAE posterior sample (within torch's accepted range)."""
     return (int(seed) + POSTERIOR_SEED_OFFSET) % 2**63
+
+
+def condition_seeds(seeds: list[int]) -> list[int]:
+    """The seeds of the posterior samples in each frame's image conditioning (inpainting models)."""
+    return [(seed + 1) % 2**63 for seed in seeds]
 
 
 @dataclass
@@ -187,9 +197,11 @@ class Img2ImgFrames(Feature):
             return
         image = host.init_images_tensor(p, frames)
         seeds = [posterior_seed(seed) for seed in p.seeds]
-        latent = host.encode_init(p, image, seeds, mean=run.params.init_encoding == "mean")
+        mean = run.params.init_encoding == "mean"
+        latent = host.encode_init(p, image, seeds, mean=mean)
         run.set_attribute(p, "init_latent", latent)
-        run.set_attribute(p, "image_conditioning", p.img2img_image_conditioning(image * 2 - 1, latent, None))
+        conditioning = host.image_conditioning(p, image, latent, None, condition_seeds(seeds))
+        run.set_attribute(p, "image_conditioning", conditioning)
         if getattr(p, "color_corrections", None) is not None:
             run.set_attribute(p, "color_corrections", [host.color_correction(frame) for frame in frames])
 
@@ -205,14 +217,15 @@ class Img2ImgFrames(Feature):
             blurred = [self._blurred] * len(frames)
         masks = host.masks.prepare(p, frames, blurred, tuple(p.init_latent.shape))
         seeds = [posterior_seed(seed) for seed in p.seeds]
-        latent = host.encode_init(p, masks.image, seeds, mean=run.params.init_encoding == "mean")
+        mean = run.params.init_encoding == "mean"
+        latent = host.encode_init(p, masks.image, seeds, mean=mean)
         latent = host.masks.fill_latent(p, latent, masks, list(p.seeds))
         run.set_attribute(p, "init_latent", latent)
         run.set_attribute(p, "mask", masks.mask)
         run.set_attribute(p, "nmask", masks.nmask)
         run.set_attribute(p, "overlay_images", masks.overlays)
-        conditioning = p.img2img_image_conditioning(
-            masks.image * 2 - 1, latent, masks.condition_mask, p.mask_round
+        conditioning = host.image_conditioning(
+            p, masks.image, latent, masks.condition_mask, condition_seeds(seeds)
         )
         run.set_attribute(p, "image_conditioning", conditioning)
         if getattr(p, "color_corrections", None) is not None:
