@@ -35,6 +35,11 @@ class FakeHost:
         ]
         return torch.tensor(values)
 
+    def image_conditioning(
+        self, p: Any, image: torch.Tensor, latent: torch.Tensor, mask: Any, seeds: list[int]
+    ) -> str:
+        return f"conditioning of {len(seeds)}"
+
     def color_correction(self, frame: Image.Image) -> int:
         return int(np.asarray(frame)[0, 0, 0])
 
@@ -120,14 +125,29 @@ def test_a_frames_value_given_by_the_request_must_match_the_init_images() -> Non
     assert resolve(p, ZS2Params(enabled=True), frozenset())[0].frames == 4  # left out, or from the UI
 
 
-def test_a_mask_and_two_sources_are_refused_naming_the_field(tmp_path: Path) -> None:
+def test_a_mask_with_a_mask_video_and_two_sources_are_refused_naming_the_field(tmp_path: Path) -> None:
     masked = FakeImg2Img([frame(1)])
     masked.image_mask = frame(255)
-    with pytest.raises(ParamError, match="ZS² Video: mask: "):
-        resolve(masked, ZS2Params(enabled=True), frozenset())
+    assert resolve(masked, ZS2Params(enabled=True, frames=3), frozenset())[0].frames == 3  # one mask: fine
+    with pytest.raises(ParamError, match='ZS² Video: mask_video: "mask_video and mask" both give masks'):
+        resolve(masked, ZS2Params(enabled=True, mask_video=str(tmp_path)), frozenset())
     both = FakeImg2Img([frame(1), frame(2)])
     with pytest.raises(ParamError, match="ZS² Video: video: "):
         resolve(both, ZS2Params(enabled=True, video=str(tmp_path)), frozenset())
+
+
+def test_a_mask_video_gives_mask_k_to_frame_k_with_the_sources_start_and_step(tmp_path: Path) -> None:
+    for k in range(8):
+        frame(10 * k).save(tmp_path / f"m{k}.png")
+    p = FakeImg2Img([frame(k) for k in range(3)])
+    params, source = resolve(p, ZS2Params(enabled=True, mask_video=str(tmp_path), video_start=2), frozenset())
+    assert params.frames == 3
+    assert [int(mask[0, 0, 0]) for mask in source.masks] == [20, 30, 40]
+    assert [np.asarray(mask)[0, 0, 0] for mask in source.mask_chunk(2, 3)] == [40, 40, 40]
+    with pytest.raises(ParamError, match=r"ZS² Video: mask_video: 2 masks are fewer than the 3 frames"):
+        resolve(p, ZS2Params(enabled=True, mask_video=str(tmp_path), video_start=6), frozenset())
+    with pytest.raises(ParamError, match=r"ZS² Video: mask_video: \S*missing\" is no file or folder"):
+        resolve(p, ZS2Params(enabled=True, mask_video=str(tmp_path / "missing")), frozenset())
 
 
 def test_a_video_folder_sets_frames_and_fps_and_a_base64_video_is_deleted_by_the_undo(tmp_path: Path) -> None:

@@ -249,6 +249,14 @@ class ZS2Params:
         "UNet encoder). Off keeps each frame's control exactly its own.",
         default=False,
     )
+    mask_video: str = param(
+        "source",
+        label="Mask video",
+        help="img2img inpainting: one mask per frame, a video file or folder of masks on the server (over "
+        "the API also base64 video data), read with the video input's start, count and step; frame k is "
+        "inpainted under mask k with the tab's mask settings. Empty: the tab's one mask (if any) for all.",
+        default="",
+    )
 
     def __post_init__(self) -> None:
         """Coerce every field to its canonical value, raising ParamError for an invalid one."""

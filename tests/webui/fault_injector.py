@@ -6,7 +6,8 @@ of the ``zs2`` test server. It is not part of ZS² Video and is never imported b
 * "ZS2 Fault Injector" is an AlwaysVisible script with three API args: ``enabled`` (a checkbox),
   the 1-based UNet call that raises (default 2, i.e. sampling step 2 with batched cond/uncond) and
   ``trace``. When enabled or tracing, ``process`` registers a forward pre-hook on
-  ``shared.sd_model.model.diffusion_model`` that records each call's batch rows and, when enabled,
+  ``shared.sd_model.model.diffusion_model`` that records each call's batch rows and input channels
+  (``last_rows``, ``last_channels``) and, when enabled,
   raises ``RuntimeError`` on that call. The hook removes itself in ``postprocess`` and in a wrapped
   ``p.close`` (A1111's ``closing(p)`` calls it after exceptions too); ``close_calls`` counts how
   often that wrapper ran, i.e. whether another script dropped it. While tracing, a global forward
@@ -35,6 +36,7 @@ _state = {
     "removed_in_close": 0,
     "close_calls": 0,
     "last_rows": [],
+    "last_channels": [],
     "unet_calls": [],
 }
 
@@ -78,13 +80,15 @@ class ZS2FaultInjector(scripts.Script):
             return
         _remove_hook()
         limit = int(at_call or 2) if enabled else 0
-        rows = []
+        rows, channels = [], []
         _state["last_rows"] = rows
+        _state["last_channels"] = channels
         unet_calls = []
         _state["unet_calls"] = unet_calls
 
         def hook(module, inputs):
             rows.append(int(inputs[0].shape[0]) if inputs else -1)
+            channels.append(int(inputs[0].shape[1]) if inputs else -1)
             if len(rows) == limit:
                 _state["raised"] += 1
                 raise RuntimeError(f"{MESSAGE} {limit}")

@@ -16,6 +16,10 @@ tokenize to the same ids as on a real SD1.x model. ldm zero-initialises the UNet
 projections, which would make attention (and so prompts and ZS²'s momentum) irrelevant; they are
 drawn at random here, and the UNet and VAE outputs are rescaled to realistic ranges.
 
+``--layout inpaint`` writes ``tiny_inpaint.*``: an inpainting model as A1111's
+``v1-inpainting-inference.yaml`` (``LatentInpaintDiffusion``, hybrid conditioning, a 9-channel UNet
+input: latent, mask and encoded masked image), its VAE encoder calibrated as for ip2p.
+
 ``--layout ip2p`` writes ``tiny_ip2p.*`` and ``tiny_ip2p-clip/`` instead: an InstructPix2Pix model
 (A1111's ``ddpm_edit`` class, ``cond_stage_key: edit``, hybrid conditioning, an 8-channel UNet input:
 latent and encoded init image) whose VAE encoder is calibrated so that init images matter (latents
@@ -60,16 +64,24 @@ class Layout:
     num_heads: int = 2
     context_dim: int = CONTEXT_DIM
     edit: bool = False  # InstructPix2Pix: 8 input channels (latent + encoded init image), A1111's edit model
+    inpaint: bool = False  # inpainting: 9 input channels (latent, mask, encoded masked image)
 
     @property
     def name(self) -> str:
-        return f"{NAME}_ip2p" if self.edit else NAME
+        return f"{NAME}_ip2p" if self.edit else f"{NAME}_inpaint" if self.inpaint else NAME
+
+    @property
+    def in_channels(self) -> int:
+        return 8 if self.edit else 9 if self.inpaint else 4
 
 
 LAYOUTS = {
     "sd1": Layout(channel_mult=(1, 2, 4, 4), num_res_blocks=2, attention_resolutions=(4, 2, 1)),
     "mini": Layout(channel_mult=(1, 2), num_res_blocks=1, attention_resolutions=(2, 1)),
     "ip2p": Layout(channel_mult=(1, 2, 4, 4), num_res_blocks=2, attention_resolutions=(4, 2, 1), edit=True),
+    "inpaint": Layout(
+        channel_mult=(1, 2, 4, 4), num_res_blocks=2, attention_resolutions=(4, 2, 1), inpaint=True
+    ),
     # SD 1.5's real UNet (860 M parameters, v1-inference.yaml) for benchmarks; a narrow text encoder.
     "sd15": Layout(
         channel_mult=(1, 2, 4, 4),
@@ -81,6 +93,8 @@ LAYOUTS = {
     ),
 }
 EDIT_TARGET = "modules.models.diffusion.ddpm_edit.LatentDiffusion"
+INPAINT_TARGET = "ldm.models.diffusion.ddpm.LatentInpaintDiffusion"
+"""As A1111's configs/v1-inpainting-inference.yaml (the config it picks for a 9-channel SD1 UNet)."""
 """A1111's InstructPix2Pix class; it has ldm LatentDiffusion's state-dict keys, so ldm builds the weights."""
 POSTERIOR_STD = 0.02
 
@@ -98,7 +112,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of all random weights (default 0)")
     parser.add_argument(
-        "--name", help="checkpoint file name without suffix (default: tiny, or tiny_ip2p for ip2p)"
+        "--name", help="checkpoint file name without suffix (default: tiny, tiny_ip2p, tiny_inpaint)"
     )
     parser.add_argument("--layout", choices=sorted(LAYOUTS), default="sd1", help="UNet layout (default sd1)")
     return parser.parse_args(argv)
@@ -187,7 +201,7 @@ def model_config(layout: Layout, clip_folder: Path) -> dict[str, Any]:
     """The ldm config of an SD1.x-shaped ``LatentDiffusion`` (as v1-inference.yaml, narrow)."""
     unet = {
         "image_size": 32,
-        "in_channels": 8 if layout.edit else 4,
+        "in_channels": layout.in_channels,
         "out_channels": 4,
         "model_channels": layout.model_channels,
         "attention_resolutions": list(layout.attention_resolutions),
@@ -239,12 +253,17 @@ def model_config(layout: Layout, clip_folder: Path) -> dict[str, Any]:
             "params": {"version": str(clip_folder)},
         },
     }
+    target = "ldm.models.diffusion.ddpm.LatentDiffusion"
     if layout.edit:  # as A1111's configs/instruct-pix2pix.yaml
         params.update(first_stage_key="edited", cond_stage_key="edit", conditioning_key="hybrid")
+        target = EDIT_TARGET
+    if layout.inpaint:  # as A1111's configs/v1-inpainting-inference.yaml
+        params.update(conditioning_key="hybrid", finetune_keys=None)
+        target = INPAINT_TARGET
     return {
         "model": {
             "base_learning_rate": 1.0e-4,
-            "target": EDIT_TARGET if layout.edit else "ldm.models.diffusion.ddpm.LatentDiffusion",
+            "target": target,
             "params": params,
         }
     }
@@ -299,10 +318,12 @@ def calibrate(model: torch.nn.Module, generator: torch.Generator) -> dict[str, f
     """Scale the UNet's eps to unit std and decoded images to std 0.5; return what was measured."""
     cond = model.get_learned_conditioning([CHECK_PROMPTS[0], ""])
     channels = model.model.diffusion_model.input_blocks[0][0].in_channels
-    if channels == 8:  # hybrid conditioning: the encoded init image is concatenated to x
-        cond = {"c_crossattn": [cond], "c_concat": [torch.randn(2, 4, 8, 8, generator=generator)]}
+    hybrid = channels > 4  # the encoded init image (and the mask, for inpainting) is concatenated to x
+    if hybrid:
+        concat = torch.randn(2, channels - 4, 8, 8, generator=generator)
+        cond = {"c_crossattn": [cond], "c_concat": [concat]}
     other = model.get_learned_conditioning([CHECK_PROMPTS[1], ""])
-    if channels == 8:
+    if hybrid:
         other = {**cond, "c_crossattn": [other]}
     x = torch.randn(2, 4, 8, 8, generator=generator)
     t = torch.tensor([999, 500])
@@ -317,7 +338,7 @@ def calibrate(model: torch.nn.Module, generator: torch.Generator) -> dict[str, f
     rescale(model.first_stage_model.decoder.conv_out, 0.5 / image_std)
     image = model.decode_first_stage(z)
     stats = {}
-    if channels == 8:
+    if hybrid:
         stats = calibrate_encoder(model, image)
     return {
         **stats,

@@ -6,8 +6,9 @@ tested on a fake host and another webui needs only another adapter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -78,6 +79,11 @@ class A1111:
 
     # img2img: each frame's init image (features/img2img.py) ------------------------------------
 
+    @property
+    def masks(self) -> A1111Masks:
+        """Inpainting masks per frame."""
+        return A1111Masks()
+
     def init_images_tensor(self, p: Any, frames: list[Any]) -> torch.Tensor:
         """Frames as A1111's img2img prepares init images (flattened, resized by ``p.resize_mode``).
 
@@ -116,6 +122,23 @@ class A1111:
             latent = torch.nn.functional.interpolate(latent, size=size, mode="bilinear")
         return latent
 
+    def image_conditioning(
+        self, p: Any, image: torch.Tensor, latent: torch.Tensor, mask: torch.Tensor | None, seeds: list[int]
+    ) -> torch.Tensor:
+        """``p.img2img_image_conditioning`` frame by frame, each under its own seed.
+
+        Inpainting models encode the masked image with a posterior sample from the global RNG; drawn
+        per frame under ``seeds[i]``, a chunk's conditioning is the same as in one batch.
+        """
+        parts = []
+        for index, seed in enumerate(seeds):
+            frame, frame_latent = image[index : index + 1] * 2 - 1, latent[index : index + 1]
+            frame_mask = None if mask is None else mask[index : index + 1]
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                parts.append(p.img2img_image_conditioning(frame, frame_latent, frame_mask, p.mask_round))
+        return torch.cat(parts)
+
     def color_correction(self, frame: Any) -> Any:
         """A1111's colour-correction target for one init frame."""
         from modules import images, processing
@@ -149,3 +172,120 @@ def _posterior_mean(model: Any, on: bool) -> Iterator[None]:
             del model.encode_first_stage
         else:
             model.encode_first_stage = previous
+
+
+@dataclass
+class MaskedFrames:
+    """One chunk's init images and masks, prepared frame by frame as A1111's ``p.init`` prepares one.
+
+    image: [B, 3, H, W] in [0, 1] (cropped to the masked area for "only masked", filled as asked);
+    condition_mask: [B, 1, H, W], the image masks the inpainting conditioning takes;
+    mask, nmask: [B, C, h, w], the latent masks (``p.mask``/``p.nmask``: 1 keeps the init latent);
+    overlays: the source frames with the masked area cut out, composited over the outputs;
+    corrections: colour-correction targets.
+    """
+
+    image: torch.Tensor
+    condition_mask: torch.Tensor
+    mask: torch.Tensor
+    nmask: torch.Tensor
+    overlays: list[Any]
+    corrections: list[Any]
+
+
+class A1111Masks:
+    """Inpainting masks per frame, made as A1111's ``StableDiffusionProcessingImg2Img.init`` makes one."""
+
+    def binary(self, p: Any, mask: Any) -> Any:
+        """The mask as A1111 reads it (alpha or luminance, an "L" image), inverted if asked."""
+        from modules.processing import create_binary_mask
+        from PIL import ImageOps
+
+        image_mask = create_binary_mask(mask, round=p.mask_round)
+        return ImageOps.invert(image_mask) if p.inpainting_mask_invert else image_mask
+
+    def blurred(self, p: Any, mask: Any) -> Any:
+        """:meth:`binary` with A1111's mask blur (before any resize or crop)."""
+        import cv2
+        from PIL import Image
+
+        image_mask = self.binary(p, mask)
+        for blur, shape in ((p.mask_blur_x, lambda k: (k, 1)), (p.mask_blur_y, lambda k: (1, k))):
+            if blur > 0:
+                kernel = 2 * int(2.5 * blur + 0.5) + 1
+                image_mask = Image.fromarray(cv2.GaussianBlur(np.array(image_mask), shape(kernel), blur))
+        return image_mask
+
+    def union(self, p: Any, masks: Sequence[Any]) -> Any:
+        """One mask covering all of ``masks``, as ``p.image_mask`` (so "only masked" crops them all)."""
+        from PIL import Image, ImageOps
+
+        union = np.max(np.stack([np.array(self.binary(p, mask)) for mask in masks]), axis=0)
+        image = Image.fromarray(union.astype(np.uint8), mode="L")
+        return ImageOps.invert(image) if p.inpainting_mask_invert else image
+
+    def crop_region(self, p: Any) -> tuple[int, int, int, int] | None:
+        """The "only masked" region ``p.init`` chose (None for "whole picture" or a blank mask)."""
+        if not p.inpaint_full_res or p.paste_to is None:
+            return None
+        x, y, width, height = p.paste_to
+        return (x, y, x + width, y + height)
+
+    def prepare(
+        self, p: Any, frames: list[Any], blurred: list[Any], latent_shape: tuple[int, ...]
+    ) -> MaskedFrames:
+        """Frame i with blurred mask i, as A1111 prepares one init image and its mask."""
+        from modules import devices, images, masking, processing
+        from PIL import Image, ImageOps
+
+        region = self.crop_region(p)
+        arrays, condition, latent, overlays, corrections = [], [], [], [], []
+        for frame, mask in zip(frames, blurred, strict=True):
+            if region is not None:
+                image_mask = images.resize_image(2, mask.convert("L").crop(region), p.width, p.height)
+                overlay_mask = mask
+            else:
+                image_mask = images.resize_image(p.resize_mode, mask, p.width, p.height)
+                doubled = np.clip(np.array(image_mask).astype(np.float32) * 2, 0, 255).astype(np.uint8)
+                overlay_mask = Image.fromarray(doubled)
+            latent_mask = p.latent_mask if p.latent_mask is not None else image_mask
+            image = images.flatten(frame, shared.opts.img2img_background_color)
+            if region is None and p.resize_mode != 3:
+                image = images.resize_image(p.resize_mode, image, p.width, p.height)
+            if overlay_mask.size != image.size:
+                overlay_mask = images.resize_image(p.resize_mode, overlay_mask, image.width, image.height)
+            masked = Image.new("RGBa", image.size)
+            masked.paste(
+                image.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(overlay_mask.convert("L"))
+            )
+            overlays.append(masked.convert("RGBA"))
+            if region is not None:
+                image = images.resize_image(2, image.crop(region), p.width, p.height)
+            if p.inpainting_fill != 1:
+                image = masking.fill(image, latent_mask)
+            corrections.append(processing.setup_color_correction(image))
+            arrays.append(np.moveaxis(np.array(image).astype(np.float32) / 255.0, 2, 0))
+            condition.append(np.array(image_mask.convert("L")).astype(np.float32) / 255.0)
+            small = latent_mask.convert("RGB").resize((latent_shape[-1], latent_shape[-2]))
+            latent.append(np.array(small, dtype=np.float32)[..., 0] / 255)
+        condition_mask = torch.from_numpy(np.stack(condition)[:, None])
+        latmask = np.stack(latent)
+        if p.mask_round:
+            condition_mask, latmask = torch.round(condition_mask), np.around(latmask)
+        latmask = np.repeat(latmask[:, None], latent_shape[1], axis=1)
+        image = torch.from_numpy(np.stack(arrays)).to(shared.device, dtype=devices.dtype_vae)
+        mask = torch.asarray(1.0 - latmask).to(shared.device).type(devices.dtype)
+        nmask = torch.asarray(latmask).to(shared.device).type(devices.dtype)
+        return MaskedFrames(image, condition_mask, mask, nmask, overlays, corrections)
+
+    def fill_latent(
+        self, p: Any, latent: torch.Tensor, masks: MaskedFrames, seeds: list[int]
+    ) -> torch.Tensor:
+        """Masked content "latent noise" (from each frame's seed) or "latent nothing", as A1111 fills it."""
+        from modules.processing import create_random_tensors
+
+        if p.inpainting_fill == 2:
+            return latent * masks.mask + create_random_tensors(latent.shape[1:], seeds) * masks.nmask
+        if p.inpainting_fill == 3:
+            return latent * masks.mask
+        return latent

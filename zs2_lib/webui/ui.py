@@ -32,6 +32,7 @@ VIDEO_ROWS = (
     ("video",),
     ("video_start", "video_frames", "video_step"),
     ("keep_audio", "init_encoding"),
+    ("mask_video",),
 )
 UPLOAD_TYPES = [".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif", ".webp"]
 

@@ -11,6 +11,11 @@ a batch of the right size) and, at every chunk (``process_batch``, before ``p.sa
 its own (:func:`posterior_seed`) or to its posterior mean. Only one chunk's latents exist at a time;
 a rerun, and a chunked run, get the latents of one batch. The added noise is ``p.rng``'s, which the
 noise feature already chains across frames.
+
+With an inpainting mask (the tab's one mask for every frame, or ``mask_video``: mask k for frame k),
+each chunk's frames and masks are prepared as ``p.init`` prepares one init image (blur, crop of "only
+masked", fill, latent mask, overlay for the composite), and ``p.mask``/``p.nmask``/``p.overlay_images``
+are the chunk's. A mask video's union is ``p.image_mask``, so "only masked" crops one region for all.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from zs2_lib.names import console
 from zs2_lib.params import FIELD_BY_NAME, ParamError, ZS2Params
-from zs2_lib.values import error
+from zs2_lib.values import ERROR_PREFIX, error
 from zs2_lib.video_input import VideoFrames, read_frames, resolve_source
 from zs2_lib.webui.run import Feature, Run
 
@@ -39,6 +45,11 @@ def posterior_seed(seed: int) -> int:
     return (int(seed) + POSTERIOR_SEED_OFFSET) % 2**63
 
 
+def condition_seeds(seeds: list[int]) -> list[int]:
+    """The seeds of the posterior samples in each frame's image conditioning (inpainting models)."""
+    return [(seed + 1) % 2**63 for seed in seeds]
+
+
 @dataclass
 class InitFrames:
     """The source of a v2v run: its frames (PIL images or uint8 arrays) and where they came from."""
@@ -47,6 +58,8 @@ class InitFrames:
     video: VideoFrames | None = None
     temporary: Path | None = None
     still: bool = False  # one init image for every frame, not a video
+    masks: Sequence[Any] | None = None
+    """The mask video's frames (uint8 arrays), one per frame; None: the tab's mask, if any."""
 
     @property
     def name(self) -> str:
@@ -60,11 +73,18 @@ class InitFrames:
 
         Balanced chunks sample a few frames past the video's end, which the video leaves out.
         """
-        from PIL import Image
+        return _pick(self.frames, first, size)
 
-        last = len(self.frames) - 1
-        picked = [self.frames[min(index, last)] for index in range(first, first + size)]
-        return [Image.fromarray(frame) if isinstance(frame, np.ndarray) else frame for frame in picked]
+    def mask_chunk(self, first: int, size: int) -> list[Any]:
+        """Masks ``first`` .. ``first + size - 1`` of the mask video, as :meth:`chunk` picks frames."""
+        return _pick(self.masks if self.masks is not None else [], first, size)
+
+
+def _pick(frames: Sequence[Any], first: int, size: int) -> list[Any]:
+
+    last = len(frames) - 1
+    picked = [frames[min(index, last)] for index in range(first, first + size)]
+    return [Image.fromarray(frame) if isinstance(frame, np.ndarray) else frame for frame in picked]
 
 
 def is_img2img(p: Any) -> bool:
@@ -81,9 +101,9 @@ def resolve(p: Any, params: ZS2Params, given: frozenset[str]) -> tuple[ZS2Params
     Raises:
         ParamError: an unreadable source, a bad range, a mask, or a disagreeing ``frames``.
     """
-    if getattr(p, "image_mask", None) is not None:
+    if params.mask_video and getattr(p, "image_mask", None) is not None:
         raise error(
-            "mask", "inpainting mask", "is not supported by ZS² video-to-video yet", "accepted: no mask"
+            "mask_video", "mask_video and mask", "both give masks", "accepted: a mask video or one mask"
         )
     init_images = [image for image in (p.init_images or []) if image is not None]
     if params.video:
@@ -99,19 +119,40 @@ def resolve(p: Any, params: ZS2Params, given: frozenset[str]) -> tuple[ZS2Params
     elif len(init_images) > 1:
         source, updates = InitFrames(init_images), {"frames": len(init_images)}
     elif init_images:
-        return params, InitFrames(init_images * params.frames, still=True)
+        source, updates = InitFrames(init_images * params.frames, still=True), {}
     else:
         raise error(
             "video", "", "is empty and no init image was given", "accepted: a video input or init images"
         )
-    if "frames" in given and params.frames != updates["frames"]:
+    if "frames" in given and params.frames != updates.get("frames", params.frames):
         _remove(source)
         origin = "the video input" if params.video else "init_images"
         raise error(
             "frames", params.frames, f"disagrees with the {updates['frames']} frames of {origin}",
             f"accepted: {updates['frames']}, or leave frames out",
         )  # fmt: skip
-    return dataclasses.replace(params, **updates), source
+    params = dataclasses.replace(params, **updates)
+    if params.mask_video:
+        _read_masks(params, source)
+    return params, source
+
+
+def _read_masks(params: ZS2Params, source: InitFrames) -> None:
+    """Mask k of the mask video for frame k (the video input's start, count and step)."""
+    try:
+        masks = _read_video(dataclasses.replace(params, video=params.mask_video))
+    except ParamError as failure:  # the reader names the source field "video": name this one
+        _remove(source)
+        message = str(failure).replace(f"{ERROR_PREFIX}video: ", f"{ERROR_PREFIX}mask_video: ", 1)
+        raise ParamError(message) from None
+    _remove(masks)
+    if len(masks.frames) < params.frames:
+        _remove(source)
+        raise error(
+            "mask_video", len(masks.frames), f"masks are fewer than the {params.frames} frames",
+            "accepted: at least one mask per frame",
+        )  # fmt: skip
+    source.masks = masks.frames[: params.frames]
 
 
 def _read_video(params: ZS2Params) -> InitFrames:
@@ -142,11 +183,15 @@ class Img2ImgFrames(Feature):
 
     def __init__(self, source: InitFrames) -> None:
         self.source = source
+        self._blurred: Any = None
 
     def install(self, run: Run) -> None:
         run.undo.callback(_remove, self.source)
         p, plan = run.p, run.plan
         run.set_attribute(p, "init_images", self.source.chunk(0, plan.batch_size))
+        if self.source.masks is not None:  # p.init sets up masking (and "only masked" crops) for all
+            masks = [Image.fromarray(mask) for mask in self.source.masks]
+            run.set_attribute(p, "image_mask", run.host.masks.union(p, masks))
         if self.source.video is not None:
             video = self.source.video
             first, last = video.indices[0], video.indices[-1]
@@ -155,13 +200,44 @@ class Img2ImgFrames(Feature):
     def batch(self, run: Run) -> None:
         p, host = run.p, run.host
         frames = self.source.chunk(run.position.first_frame, run.plan.batch_size)
+        if getattr(p, "image_mask", None) is not None and getattr(p, "nmask", None) is not None:
+            self._masked_batch(run, frames)
+            return
         image = host.init_images_tensor(p, frames)
         seeds = [posterior_seed(seed) for seed in p.seeds]
-        latent = host.encode_init(p, image, seeds, mean=run.params.init_encoding == "mean")
+        mean = run.params.init_encoding == "mean"
+        latent = host.encode_init(p, image, seeds, mean=mean)
         run.set_attribute(p, "init_latent", latent)
-        run.set_attribute(p, "image_conditioning", p.img2img_image_conditioning(image * 2 - 1, latent, None))
+        conditioning = host.image_conditioning(p, image, latent, None, condition_seeds(seeds))
+        run.set_attribute(p, "image_conditioning", conditioning)
         if getattr(p, "color_corrections", None) is not None:
             run.set_attribute(p, "color_corrections", [host.color_correction(frame) for frame in frames])
+
+    def _masked_batch(self, run: Run, frames: list[Any]) -> None:
+        """Inpainting: frame i under its mask, prepared and composited as A1111 does one init image."""
+        p, host = run.p, run.host
+        if self.source.masks is not None:
+            raw = self.source.mask_chunk(run.position.first_frame, len(frames))
+            blurred = [host.masks.blurred(p, mask) for mask in raw]
+        else:
+            if self._blurred is None:
+                self._blurred = host.masks.blurred(p, p.image_mask)
+            blurred = [self._blurred] * len(frames)
+        masks = host.masks.prepare(p, frames, blurred, tuple(p.init_latent.shape))
+        seeds = [posterior_seed(seed) for seed in p.seeds]
+        mean = run.params.init_encoding == "mean"
+        latent = host.encode_init(p, masks.image, seeds, mean=mean)
+        latent = host.masks.fill_latent(p, latent, masks, list(p.seeds))
+        run.set_attribute(p, "init_latent", latent)
+        run.set_attribute(p, "mask", masks.mask)
+        run.set_attribute(p, "nmask", masks.nmask)
+        run.set_attribute(p, "overlay_images", masks.overlays)
+        conditioning = host.image_conditioning(
+            p, masks.image, latent, masks.condition_mask, condition_seeds(seeds)
+        )
+        run.set_attribute(p, "image_conditioning", conditioning)
+        if getattr(p, "color_corrections", None) is not None:
+            run.set_attribute(p, "color_corrections", masks.corrections)
 
     def carried(self) -> list[torch.Tensor]:
         return []
