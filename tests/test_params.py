@@ -76,6 +76,7 @@ params_strategy = st.builds(
     loop=st.sampled_from(LOOPS),
     chunk=st.integers(1, 4096),
     step_noise=st.sampled_from(STEP_NOISES),
+    interpolate=st.sampled_from([1, 2, 4]),
 )
 
 
@@ -287,6 +288,8 @@ def test_defaults() -> None:
         "control_videos": None,
         "hold_last": False,
         "control_momentum": False,
+        "interpolate": 1,
+        "interpolator": "opencv",
     }
     assert params.lambda_ == Schedule.constant(0.01)
     assert params.formats == ("mp4", "gif")
@@ -444,6 +447,8 @@ BAD_VALUES: dict[str, list[object]] = {
     "control_videos": [42, "[1, 2]", "not json", [42], [["frame", 3]], {"a": 1}],
     "hold_last": ["perhaps", 2, None],
     "control_momentum": ["sure", 3, None],
+    "interpolate": [0, 3, 8, 2.5, "x", True, None],
+    "interpolator": ["rife", "", None, 1],
 }
 INVALID = [(name, value) for name, values in BAD_VALUES.items() for value in values]
 
@@ -523,7 +528,7 @@ def test_infotext_example() -> None:
         "frames=16; fps=8; lambda=0:0.01, 16:0.05; mu=0.98; noise_model=dependency; alpha=0.9; "
         "search=10; solver=exact; debias=true; formats=mp4,gif; loop=loop; chunk=16; step_noise=dependent; "
         "video=; video_start=0; video_frames=0; video_step=1; keep_audio=true; init_encoding=sample; "
-        "hold_last=false; control_momentum=false"
+        "hold_last=false; control_momentum=false; interpolate=1; interpolator=opencv"
     )
 
 

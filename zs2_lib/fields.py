@@ -44,7 +44,8 @@ class Field:
         low: smallest accepted value of an int, float or schedule field.
         high: largest accepted value of an int, float or schedule field.
         low_open: ``low`` itself is not accepted (values must be above it).
-        choices: accepted values of a choice or formats field.
+        choices: accepted values of a choice or formats field, or of an int field that takes only
+            these (as text: ``("1", "2", "4")``).
         slider: ``(minimum, maximum, step)`` of the UI's slider, where the UI shows one; it may be
             narrower than what the API accepts (``low`` to ``high``).
     """
@@ -66,7 +67,7 @@ class Field:
         """What this field accepts, as error messages state it."""
         if self.kind == "bool":
             return "accepted: true/false, yes/no, on/off, 1/0"
-        if self.kind == "choice":
+        if self.kind == "choice" or (self.kind == "int" and self.choices):
             return f"accepted: {', '.join(self.choices)}"
         if self.kind == "formats":
             return f"accepted: one or more of {', '.join(self.choices)}, as a list or comma-separated"
@@ -91,9 +92,9 @@ class Field:
         """The accepted values as the README's table of controls gives them."""
         if self.kind == "bool":
             return "on/off"
-        if self.kind in ("choice", "formats"):
+        if self.kind in ("choice", "formats") or self.choices:
             names = ", ".join(f"`{choice}`" for choice in self.choices)
-            return names if self.kind == "choice" else f"any of {names}"
+            return f"any of {names}" if self.kind == "formats" else names
         if self.kind == "source":
             return "empty, a video file or folder of frames on the server, or base64 video data"
         if self.kind == "control":
@@ -187,6 +188,8 @@ def _parse_int(spec: Field, value: object) -> int:
         if not number.is_integer():
             raise error(spec.name, value, "is not a whole number", spec.accepted)
         number = int(number)
+    if spec.choices and str(number) not in spec.choices:
+        raise error(spec.name, value, "is not one of the choices", spec.accepted)
     low, high = spec._bounds()
     if not low <= number <= high:
         raise error(spec.name, value, "is out of range", spec.accepted)

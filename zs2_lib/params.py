@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from zs2_lib.fields import Field, fields_of, param
+from zs2_lib.interpolation import FACTORS, INTERPOLATORS
 from zs2_lib.noise import NOISE_MODELS, SOLVERS
 from zs2_lib.schedule import Schedule
 from zs2_lib.values import ERROR_PREFIX, ParamError, error, format_number, quote
@@ -248,6 +249,24 @@ class ZS2Params:
         help="Also apply temporal momentum to the self-attention of the ControlNet models (a copy of the "
         "UNet encoder). Off keeps each frame's control exactly its own.",
         default=False,
+    )
+    interpolate: int = param(
+        "int",
+        label="Interpolation",
+        help="In-between frames for the encoded videos (not the PNG frames): 2 or 4 times the frames, "
+        "written at 2 or 4 times the FPS so the timing is unchanged. 1 is off.",
+        default=1,
+        low=min(FACTORS),
+        high=max(FACTORS),
+        choices=tuple(str(factor) for factor in FACTORS),
+    )
+    interpolator: str = param(
+        "choice",
+        label="Interpolator",
+        help="How in-between frames are made: opencv (optical flow both ways with occlusion-aware blending; "
+        "no weights, no download).",
+        default="opencv",
+        choices=INTERPOLATORS,
     )
 
     def __post_init__(self) -> None:

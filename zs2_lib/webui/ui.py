@@ -25,6 +25,7 @@ ROWS = (
     ("noise_model", "alpha", "search"),
     ("solver", "debias", "step_noise"),
     ("formats", "loop"),
+    ("interpolate", "interpolator"),
     ("control_video", "hold_last", "control_momentum"),
 )
 VIDEO_ROWS = (
@@ -43,6 +44,8 @@ def _component(spec: Field, elem_id: str) -> gr.components.Component:
     common = {"label": spec.label, "elem_id": elem_id}
     if spec.kind == "bool":
         return gr.Checkbox(value=spec.default, **common)
+    if spec.kind == "int" and spec.choices:
+        return gr.Radio(choices=list(spec.choices), value=str(spec.default), **common)
     if spec.slider is not None:
         low, high, step = spec.slider
         return gr.Slider(minimum=low, maximum=high, step=step, value=spec.default, **common)
@@ -70,6 +73,19 @@ def _component(spec: Field, elem_id: str) -> gr.components.Component:
 def _uploaded_path(upload: Any) -> str:
     """The server-side path of gradio's temporary copy of an upload (gradio 3 hands a tempfile)."""
     return str(getattr(upload, "name", upload) or "")
+
+
+def _pasted(spec: Field) -> Any:
+    """The paste function of a field's control: its infotext value, as text for a Radio of numbers."""
+    read = partial(infotext_value, name=spec.name)
+    if spec.kind != "int" or not spec.choices:
+        return read
+
+    def as_choice(generation_params: Any) -> Any:
+        value = read(generation_params)
+        return None if value is None else str(value)
+
+    return as_choice
 
 
 def hints_html(elem_ids: dict[str, str]) -> str:
@@ -108,8 +124,6 @@ def build(script: Any) -> list[gr.components.Component]:
     missing = [spec.name for spec in FIELDS if spec.name not in controls]
     if missing:
         raise RuntimeError(f"ZS² Video: no control for {missing}")
-    script.infotext_fields = [
-        (controls[spec.name], partial(infotext_value, name=spec.name)) for spec in FIELDS
-    ]
+    script.infotext_fields = [(controls[spec.name], _pasted(spec)) for spec in FIELDS]
     script.paste_field_names = [INFOTEXT_KEY]
     return [controls[spec.name] for spec in FIELDS]
