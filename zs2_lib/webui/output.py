@@ -137,8 +137,7 @@ def write_run_videos(
             continue
         smooth = frame_count(len(images), params.interpolate, params.loop)
         for fmt, path in files.items():
-            written = len(images) if fmt == "png" or smooth == len(images) else f"{smooth} interpolated"
-            console(f"wrote {path} ({written} frames)")
+            console(f"wrote {path} ({len(images) if fmt == 'png' else smooth} frames)")
         saved.append(SavedVideo(offset + video, seed, files, infotext))
     return saved, reports
 

@@ -18,6 +18,7 @@ from modules.ui_components import InputAccordion
 from zs2_lib.names import INFOTEXT_KEY, LABEL
 from zs2_lib.params import FIELD_BY_NAME, FIELDS, Field
 from zs2_lib.script_args import infotext_value
+from zs2_lib.webui import preset_panel
 
 ROWS = (
     ("frames", "chunk", "fps"),
@@ -45,7 +46,7 @@ def _component(spec: Field, elem_id: str) -> gr.components.Component:
     if spec.kind == "bool":
         return gr.Checkbox(value=spec.default, **common)
     if spec.kind == "int" and spec.choices:
-        return gr.Radio(choices=list(spec.choices), value=str(spec.default), **common)
+        return gr.Radio(choices=[int(choice) for choice in spec.choices], value=spec.default, **common)
     if spec.slider is not None:
         low, high, step = spec.slider
         return gr.Slider(minimum=low, maximum=high, step=step, value=spec.default, **common)
@@ -73,19 +74,6 @@ def _component(spec: Field, elem_id: str) -> gr.components.Component:
 def _uploaded_path(upload: Any) -> str:
     """The server-side path of gradio's temporary copy of an upload (gradio 3 hands a tempfile)."""
     return str(getattr(upload, "name", upload) or "")
-
-
-def _pasted(spec: Field) -> Any:
-    """The paste function of a field's control: its infotext value, as text for a Radio of numbers."""
-    read = partial(infotext_value, name=spec.name)
-    if spec.kind != "int" or not spec.choices:
-        return read
-
-    def as_choice(generation_params: Any) -> Any:
-        value = read(generation_params)
-        return None if value is None else str(value)
-
-    return as_choice
 
 
 def hints_html(elem_ids: dict[str, str]) -> str:
@@ -121,9 +109,12 @@ def build(script: Any) -> list[gr.components.Component]:
         for name in HIDDEN:
             controls[name] = _component(FIELD_BY_NAME[name], elem_ids[name])
         gr.HTML(hints_html(elem_ids))
+        preset_panel.build(controls, script.elem_id)
     missing = [spec.name for spec in FIELDS if spec.name not in controls]
     if missing:
         raise RuntimeError(f"ZS² Video: no control for {missing}")
-    script.infotext_fields = [(controls[spec.name], _pasted(spec)) for spec in FIELDS]
+    script.infotext_fields = [
+        (controls[spec.name], partial(infotext_value, name=spec.name)) for spec in FIELDS
+    ]
     script.paste_field_names = [INFOTEXT_KEY]
     return [controls[spec.name] for spec in FIELDS]
