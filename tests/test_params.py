@@ -38,10 +38,13 @@ def shown(value: object) -> str:
     return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
-def assert_names(error: pytest.ExceptionInfo[ParamError], name: str, value: object) -> None:
+def assert_names(
+    error: pytest.ExceptionInfo[ParamError], name: str, value: object, *, labelled: bool = True
+) -> None:
     message = str(error.value)
     assert message.startswith(ERROR_PREFIX)
-    assert f" {name}: " in message
+    called = f"{FIELD_BY_NAME[name].label} ({name})" if labelled and name in FIELD_BY_NAME else name
+    assert f" {called}: " in message  # the label the user sees, then the API name
     assert shown(value) in message
 
 
@@ -172,7 +175,7 @@ def test_parse_checks_the_range_of_a_schedule() -> None:
 def test_invalid_schedules(value: object) -> None:
     with pytest.raises(ParamError) as error:
         parse(value)
-    assert_names(error, "lambda", value)
+    assert_names(error, "lambda", value, labelled=False)  # Schedule.parse names it as it is told
     assert "0 to 100" in str(error.value)
 
 
@@ -183,6 +186,19 @@ def test_schedule_error_matches_the_documented_form() -> None:
         'ZS² Video: lambda: "abc" is not a number or a keyframe list '
         '(accepted: a number or keyframes like "0:0.01, 16:0.05", values 0 to 100)'
     )
+
+
+def test_errors_name_the_control_as_labelled_with_its_own_example_and_range() -> None:
+    with pytest.raises(ParamError) as error:
+        ZS2Params(mu=2)
+    assert str(error.value) == (
+        "ZS² Video: Temporal momentum μ (mu): 2 is out of range "
+        '(accepted: a number or keyframes like "0:0.98, 16:0.9", values 0 to 1)'
+    )
+    with pytest.raises(ParamError) as error:
+        ZS2Params(frames=0)
+    assert str(error.value) == "ZS² Video: Frames (frames): 0 is out of range (accepted range 1 to 4096)"
+    assert "Error" not in str(error.value)
 
 
 def test_schedule_error_names_the_bad_keyframe() -> None:
@@ -487,9 +503,9 @@ def test_errors_state_what_is_accepted(name: str, value: object, accepted: str) 
 
 
 def test_huge_numbers_are_out_of_range() -> None:
-    with pytest.raises(ParamError, match=r"fps: .* is out of range"):
+    with pytest.raises(ParamError, match=r"FPS \(fps\): .* is out of range"):
         ZS2Params.from_dict({"fps": 10**400})
-    with pytest.raises(ParamError, match=r"frames: .* is out of range"):
+    with pytest.raises(ParamError, match=r"Frames \(frames\): .* is out of range"):
         ZS2Params.from_dict({"frames": "9" * 1000})
 
 

@@ -61,7 +61,7 @@ def test_a_user_preset_replaces_a_shipped_one_of_the_same_name(tmp_path: Path) -
         ('["frames", 16]', 'expected {"name": ..., "settings": {...}}'),
         (
             '{"name": "bad", "settings": {"frames": 0}}',
-            "frames: 0 is out of range (accepted range 1 to 4096)",
+            "Frames (frames): 0 is out of range (accepted range 1 to 4096)",
         ),
         ('{"name": "bad", "settings": {"speed": 2}}', 'unknown name "speed"'),
         ('{"name": "", "settings": {}}', "preset name '': accepted: 1 to 64 letters"),
@@ -99,9 +99,8 @@ def test_a_bad_preset_name_is_refused_and_nothing_is_written(tmp_path: Path, nam
 
 
 def test_invalid_settings_are_refused_by_name_and_nothing_is_written(tmp_path: Path) -> None:
-    with pytest.raises(
-        PresetError, match=r"preset 'x' not saved: mu: 2 is out of range \(accepted: .*values 0 to 1\)"
-    ):
+    message = r"preset 'x' not saved: Temporal momentum μ \(mu\): 2 is out of range \(accepted: .*0 to 1\)"
+    with pytest.raises(PresetError, match=message):
         save("x", {"mu": 2}, user=tmp_path)
     assert list(tmp_path.iterdir()) == []
 

@@ -87,6 +87,7 @@ class ZS2Params:
         'typical, about 1.6 and above makes frames independent. A number or keyframes "0:0.01, 16:0.05".',
         default="0.01",
         low=0,
+        example="0:0.01, 16:0.05",
         high=100,
     )
     mu: Schedule = param(
@@ -96,6 +97,7 @@ class ZS2Params:
         'attends to frame 1 only, 0.9 to 0.98 is typical. A number or keyframes "0:0.98, 16:0.9".',
         default="0.98",
         low=0,
+        example="0:0.98, 16:0.9",
         high=1,
     )
     noise_model: str = param(
@@ -113,6 +115,7 @@ class ZS2Params:
         "a number or keyframes. Unused by the dependency and independent models.",
         default="0.9",
         low=0,
+        example="0:0.9, 16:0.5",
         high=1,
     )
     search: int = param(
@@ -277,7 +280,7 @@ class ZS2Params:
             schedule = getattr(self, spec.attribute)
             if spec.kind == "schedule" and len(schedule.keyframes) > self.frames + 1:
                 raise error(
-                    spec.name,
+                    spec.called,
                     str(schedule),
                     f"has {len(schedule.keyframes)} keyframes for {self.frames} frames",
                     f"accepted: at most frames + 1 = {self.frames + 1} keyframes",

@@ -93,7 +93,7 @@ def _given_names(args: Sequence[Any]) -> frozenset[str]:
 
 
 def _refuse(p: Any, error: RequestError) -> None:
-    print(error)
+    print(error.detail)
     Run(p, HOST, [Refusal(error)]).start()
 
 
