@@ -141,7 +141,8 @@ def test_the_params_take_interpolate_one_two_or_four_and_round_trip_the_infotext
     assert params.interpolate == 4
     assert ZS2Params.from_infotext(params.to_infotext()).interpolate == 4
     assert ZS2Params.from_dict({"interpolate": 2, "interpolator": "OpenCV"}).interpolator == "opencv"
-    with pytest.raises(ValueError, match=r"interpolate: 3 is not one of the choices \(accepted: 1, 2, 4\)"):
+    message = r"Interpolation \(interpolate\): 3 is not one of the choices \(accepted: 1, 2, 4\)"
+    with pytest.raises(ValueError, match=message):
         ZS2Params(interpolate=3)
     with pytest.raises(ValueError, match="interpolator"):
         ZS2Params(interpolator="rife")
