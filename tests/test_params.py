@@ -38,10 +38,13 @@ def shown(value: object) -> str:
     return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
-def assert_names(error: pytest.ExceptionInfo[ParamError], name: str, value: object) -> None:
+def assert_names(
+    error: pytest.ExceptionInfo[ParamError], name: str, value: object, *, labelled: bool = True
+) -> None:
     message = str(error.value)
     assert message.startswith(ERROR_PREFIX)
-    assert f" {name}: " in message
+    called = f"{FIELD_BY_NAME[name].label} ({name})" if labelled and name in FIELD_BY_NAME else name
+    assert f" {called}: " in message  # the label the user sees, then the API name
     assert shown(value) in message
 
 
@@ -76,6 +79,7 @@ params_strategy = st.builds(
     loop=st.sampled_from(LOOPS),
     chunk=st.integers(1, 4096),
     step_noise=st.sampled_from(STEP_NOISES),
+    interpolate=st.sampled_from([1, 2, 4]),
 )
 
 
@@ -171,7 +175,7 @@ def test_parse_checks_the_range_of_a_schedule() -> None:
 def test_invalid_schedules(value: object) -> None:
     with pytest.raises(ParamError) as error:
         parse(value)
-    assert_names(error, "lambda", value)
+    assert_names(error, "lambda", value, labelled=False)  # Schedule.parse names it as it is told
     assert "0 to 100" in str(error.value)
 
 
@@ -182,6 +186,19 @@ def test_schedule_error_matches_the_documented_form() -> None:
         'ZS² Video: lambda: "abc" is not a number or a keyframe list '
         '(accepted: a number or keyframes like "0:0.01, 16:0.05", values 0 to 100)'
     )
+
+
+def test_errors_name_the_control_as_labelled_with_its_own_example_and_range() -> None:
+    with pytest.raises(ParamError) as error:
+        ZS2Params(mu=2)
+    assert str(error.value) == (
+        "ZS² Video: Temporal momentum μ (mu): 2 is out of range "
+        '(accepted: a number or keyframes like "0:0.98, 16:0.9", values 0 to 1)'
+    )
+    with pytest.raises(ParamError) as error:
+        ZS2Params(frames=0)
+    assert str(error.value) == "ZS² Video: Frames (frames): 0 is out of range (accepted range 1 to 4096)"
+    assert "Error" not in str(error.value)
 
 
 def test_schedule_error_names_the_bad_keyframe() -> None:
@@ -288,6 +305,8 @@ def test_defaults() -> None:
         "hold_last": False,
         "control_momentum": False,
         "mask_video": "",
+        "interpolate": 1,
+        "interpolator": "opencv",
     }
     assert params.lambda_ == Schedule.constant(0.01)
     assert params.formats == ("mp4", "gif")
@@ -446,6 +465,8 @@ BAD_VALUES: dict[str, list[object]] = {
     "hold_last": ["perhaps", 2, None],
     "control_momentum": ["sure", 3, None],
     "mask_video": [3, b"masks.mp4", ["a.mp4"], True],
+    "interpolate": [0, 3, 8, 2.5, "x", True, None],
+    "interpolator": ["rife", "", None, 1],
 }
 INVALID = [(name, value) for name, values in BAD_VALUES.items() for value in values]
 
@@ -484,9 +505,9 @@ def test_errors_state_what_is_accepted(name: str, value: object, accepted: str) 
 
 
 def test_huge_numbers_are_out_of_range() -> None:
-    with pytest.raises(ParamError, match=r"fps: .* is out of range"):
+    with pytest.raises(ParamError, match=r"FPS \(fps\): .* is out of range"):
         ZS2Params.from_dict({"fps": 10**400})
-    with pytest.raises(ParamError, match=r"frames: .* is out of range"):
+    with pytest.raises(ParamError, match=r"Frames \(frames\): .* is out of range"):
         ZS2Params.from_dict({"frames": "9" * 1000})
 
 
@@ -525,7 +546,7 @@ def test_infotext_example() -> None:
         "frames=16; fps=8; lambda=0:0.01, 16:0.05; mu=0.98; noise_model=dependency; alpha=0.9; "
         "search=10; solver=exact; debias=true; formats=mp4,gif; loop=loop; chunk=16; step_noise=dependent; "
         "video=; video_start=0; video_frames=0; video_step=1; keep_audio=true; init_encoding=sample; "
-        "hold_last=false; control_momentum=false; mask_video="
+        "hold_last=false; control_momentum=false; mask_video=; interpolate=1; interpolator=opencv"
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from zs2_lib.schedule import Schedule, schedule_accepted
+from zs2_lib.schedule import KEYFRAME_EXAMPLE, Schedule, schedule_accepted
 from zs2_lib.values import error, format_number, range_text, to_real
 
 FieldKind = Literal["bool", "int", "float", "schedule", "choice", "formats", "source", "control", "controls"]
@@ -44,9 +44,11 @@ class Field:
         low: smallest accepted value of an int, float or schedule field.
         high: largest accepted value of an int, float or schedule field.
         low_open: ``low`` itself is not accepted (values must be above it).
-        choices: accepted values of a choice or formats field.
+        choices: accepted values of a choice or formats field, or of an int field that takes only
+            these (as text: ``("1", "2", "4")``).
         slider: ``(minimum, maximum, step)`` of the UI's slider, where the UI shows one; it may be
             narrower than what the API accepts (``low`` to ``high``).
+        example: keyframes a schedule field's error messages show (its own values), unquoted.
     """
 
     name: str
@@ -60,13 +62,24 @@ class Field:
     low_open: bool = False
     choices: tuple[str, ...] = ()
     slider: tuple[float, float, float] | None = None
+    example: str = ""
+
+    @property
+    def quoted_example(self) -> str:
+        """The keyframes error messages show for this schedule field, in double quotes."""
+        return f'"{self.example}"' if self.example else KEYFRAME_EXAMPLE
+
+    @property
+    def called(self) -> str:
+        """How error messages name the field: its UI label, then its API name (``Frames (frames)``)."""
+        return self.name if self.label == self.name else f"{self.label} ({self.name})"
 
     @property
     def accepted(self) -> str:
         """What this field accepts, as error messages state it."""
         if self.kind == "bool":
             return "accepted: true/false, yes/no, on/off, 1/0"
-        if self.kind == "choice":
+        if self.kind == "choice" or (self.kind == "int" and self.choices):
             return f"accepted: {', '.join(self.choices)}"
         if self.kind == "formats":
             return f"accepted: one or more of {', '.join(self.choices)}, as a list or comma-separated"
@@ -78,7 +91,7 @@ class Field:
             return f"accepted: {CONTROLS_TEXT}"
         low, high = self._bounds()
         if self.kind == "schedule":
-            return schedule_accepted(low, high)
+            return schedule_accepted(low, high, self.quoted_example)
         return range_text(low, high, self.low_open)
 
     @property
@@ -91,9 +104,9 @@ class Field:
         """The accepted values as the README's table of controls gives them."""
         if self.kind == "bool":
             return "on/off"
-        if self.kind in ("choice", "formats"):
+        if self.kind in ("choice", "formats") or self.choices:
             names = ", ".join(f"`{choice}`" for choice in self.choices)
-            return names if self.kind == "choice" else f"any of {names}"
+            return f"any of {names}" if self.kind == "formats" else names
         if self.kind == "source":
             return "empty, a video file or folder of frames on the server, or base64 video data"
         if self.kind == "control":
@@ -175,21 +188,23 @@ def _parse_bool(spec: Field, value: object) -> bool:
             return True
         if word in _FALSE_WORDS:
             return False
-    raise error(spec.name, value, "is not true or false", spec.accepted)
+    raise error(spec.called, value, "is not true or false", spec.accepted)
 
 
 def _parse_int(spec: Field, value: object) -> int:
     """An int, an integral float (``16.0``) or a numeric string (``"16"``) within the field's range."""
     number = to_real(value)
     if number is None:
-        raise error(spec.name, value, "is not a number", spec.accepted)
+        raise error(spec.called, value, "is not a number", spec.accepted)
     if isinstance(number, float):
         if not number.is_integer():
-            raise error(spec.name, value, "is not a whole number", spec.accepted)
+            raise error(spec.called, value, "is not a whole number", spec.accepted)
         number = int(number)
+    if spec.choices and str(number) not in spec.choices:
+        raise error(spec.called, value, "is not one of the choices", spec.accepted)
     low, high = spec._bounds()
     if not low <= number <= high:
-        raise error(spec.name, value, "is out of range", spec.accepted)
+        raise error(spec.called, value, "is out of range", spec.accepted)
     return number
 
 
@@ -197,30 +212,33 @@ def _parse_float(spec: Field, value: object) -> float:
     """An int, a float or a numeric string (not a bool), finite and within the field's range."""
     number = to_real(value)
     if number is None:
-        raise error(spec.name, value, "is not a number", spec.accepted)
+        raise error(spec.called, value, "is not a number", spec.accepted)
     try:
         result = float(number) + 0.0  # -0.0 → 0.0
     except OverflowError:
-        raise error(spec.name, value, "is out of range", spec.accepted) from None
+        raise error(spec.called, value, "is out of range", spec.accepted) from None
     if not math.isfinite(result):
-        raise error(spec.name, value, "is not a finite number", spec.accepted)
+        raise error(spec.called, value, "is not a finite number", spec.accepted)
     low, high = spec._bounds()
     if result < low or result > high or (spec.low_open and result == low):
-        raise error(spec.name, value, "is out of range", spec.accepted)
+        raise error(spec.called, value, "is out of range", spec.accepted)
     return result
 
 
 def _parse_schedule(spec: Field, value: Any) -> Schedule:
     """A number, keyframe text or a Schedule, every value within the field's range."""
     low, high = spec._bounds()
-    return Schedule.parse(value, name=spec.name, low=low, high=high)
+    example = [f'"{spec.example}"'] if spec.example else []
+    return Schedule.parse(
+        value, name=spec.called, low=low, high=high, **dict(zip(["example"], example, strict=False))
+    )
 
 
 def _parse_choice(spec: Field, value: object) -> str:
     """One of the field's choices, in any case and with surrounding whitespace."""
     if isinstance(value, str) and value.strip().lower() in spec.choices:
         return value.strip().lower()
-    raise error(spec.name, value, "is not one of the choices", spec.accepted)
+    raise error(spec.called, value, "is not one of the choices", spec.accepted)
 
 
 def _parse_formats(spec: Field, value: object) -> tuple[str, ...]:
@@ -230,13 +248,13 @@ def _parse_formats(spec: Field, value: object) -> tuple[str, ...]:
     elif isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
         items = list(value)
     else:
-        raise error(spec.name, value, "is not a list of formats", spec.accepted)
+        raise error(spec.called, value, "is not a list of formats", spec.accepted)
     names = [item.strip().lower() for item in items if item.strip()]
     for item in names:
         if item not in spec.choices:
-            raise error(spec.name, value, f'names the unknown format "{item}"', spec.accepted)
+            raise error(spec.called, value, f'names the unknown format "{item}"', spec.accepted)
     if not names:
-        raise error(spec.name, value, "names no format", spec.accepted)
+        raise error(spec.called, value, "names no format", spec.accepted)
     return tuple(dict.fromkeys(names))
 
 
@@ -245,7 +263,7 @@ def _parse_source(spec: Field, value: object) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise error(spec.name, value, "is not text", spec.accepted)
+        raise error(spec.called, value, "is not text", spec.accepted)
     return value.strip()
 
 
@@ -273,7 +291,7 @@ def _parse_control(spec: Field, value: object) -> str | tuple[str, ...] | None:
         return value.strip()
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) and v.strip() for v in value):
         return tuple(v.strip() for v in value)
-    raise error(spec.name, value, "is not a control video", spec.accepted)
+    raise error(spec.called, value, "is not a control video", spec.accepted)
 
 
 def _parse_controls(spec: Field, value: object) -> tuple[str | tuple[str, ...] | None, ...] | None:
@@ -287,14 +305,14 @@ def _parse_controls(spec: Field, value: object) -> tuple[str | tuple[str, ...] |
         try:
             value = json.loads(value)
         except ValueError:
-            raise error(spec.name, given, "is not a JSON list", spec.accepted) from None
+            raise error(spec.called, given, "is not a JSON list", spec.accepted) from None
     if not isinstance(value, (list, tuple)):
-        raise error(spec.name, given, "is not a list", spec.accepted)
+        raise error(spec.called, given, "is not a list", spec.accepted)
     try:
         return tuple(_parse_control(spec, item) for item in value)
     except ValueError:
         raise error(
-            spec.name, given, "holds an entry that is not a control video or null", spec.accepted
+            spec.called, given, "holds an entry that is not a control video or null", spec.accepted
         ) from None
 
 

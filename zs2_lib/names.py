@@ -20,6 +20,10 @@ INFOTEXT_KEY = "ZS2 Video"
 PREFIX = f"{LABEL}:"
 """Every console line and every error message starts with this."""
 
+FRAME_INFOTEXT_KEY = "ZS2 frame"
+"""The infotext key of a frame's index in its video (0 is the first frame). The frame's ``Seed`` is the
+video's seed (frame k was drawn from seed + k), so pasting any frame's infotext regenerates the video."""
+
 CONTROL_INFOTEXT_KEY = "ZS2 control"
 """The infotext key naming each ControlNet unit's control video (``unit 0: folder "pose" (24 frames)``)."""
 

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from zs2_lib.fields import Field, fields_of, param
+from zs2_lib.interpolation import FACTORS, INTERPOLATORS
 from zs2_lib.noise import NOISE_MODELS, SOLVERS
 from zs2_lib.schedule import Schedule
 from zs2_lib.values import ERROR_PREFIX, ParamError, error, format_number, quote
@@ -86,6 +87,7 @@ class ZS2Params:
         'typical, about 1.6 and above makes frames independent. A number or keyframes "0:0.01, 16:0.05".',
         default="0.01",
         low=0,
+        example="0:0.01, 16:0.05",
         high=100,
     )
     mu: Schedule = param(
@@ -95,6 +97,7 @@ class ZS2Params:
         'attends to frame 1 only, 0.9 to 0.98 is typical. A number or keyframes "0:0.98, 16:0.9".',
         default="0.98",
         low=0,
+        example="0:0.98, 16:0.9",
         high=1,
     )
     noise_model: str = param(
@@ -112,6 +115,7 @@ class ZS2Params:
         "a number or keyframes. Unused by the dependency and independent models.",
         default="0.9",
         low=0,
+        example="0:0.9, 16:0.5",
         high=1,
     )
     search: int = param(
@@ -257,6 +261,24 @@ class ZS2Params:
         "inpainted under mask k with the tab's mask settings. Empty: the tab's one mask (if any) for all.",
         default="",
     )
+    interpolate: int = param(
+        "int",
+        label="Interpolation",
+        help="In-between frames for the encoded videos (not the PNG frames): 2 or 4 times the frames, "
+        "written at 2 or 4 times the FPS so the timing is unchanged. 1 is off.",
+        default=1,
+        low=min(FACTORS),
+        high=max(FACTORS),
+        choices=tuple(str(factor) for factor in FACTORS),
+    )
+    interpolator: str = param(
+        "choice",
+        label="Interpolator",
+        help="How in-between frames are made: opencv (optical flow both ways with occlusion-aware blending; "
+        "no weights, no download).",
+        default="opencv",
+        choices=INTERPOLATORS,
+    )
 
     def __post_init__(self) -> None:
         """Coerce every field to its canonical value, raising ParamError for an invalid one."""
@@ -266,7 +288,7 @@ class ZS2Params:
             schedule = getattr(self, spec.attribute)
             if spec.kind == "schedule" and len(schedule.keyframes) > self.frames + 1:
                 raise error(
-                    spec.name,
+                    spec.called,
                     str(schedule),
                     f"has {len(schedule.keyframes)} keyframes for {self.frames} frames",
                     f"accepted: at most frames + 1 = {self.frames + 1} keyframes",

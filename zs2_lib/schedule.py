@@ -15,10 +15,10 @@ MAX_KEYFRAMES = 256
 _KEYFRAME_RE = re.compile(rf"\s*([0-9]+)\s*:\s*({NUMBER_PATTERN})\s*")
 
 
-def schedule_accepted(low: float, high: float) -> str:
-    """``accepted: a number or keyframes like "0:0.01, 16:0.05", values 0 to 100``."""
+def schedule_accepted(low: float, high: float, example: str = KEYFRAME_EXAMPLE) -> str:
+    """``accepted: a number or keyframes like "0:0.01, 16:0.05", values 0 to 100`` (the field's example)."""
     values = f"values {format_number(low)} to {format_number(high)}"
-    return f"accepted: a number or keyframes like {KEYFRAME_EXAMPLE}, {values}"
+    return f"accepted: a number or keyframes like {example}, {values}"
 
 
 @dataclass(frozen=True)
@@ -64,22 +64,31 @@ class Schedule:
         return cls(((0, value),))
 
     @classmethod
-    def parse(cls, value: str | float | Schedule, *, name: str, low: float, high: float) -> Schedule:
+    def parse(
+        cls,
+        value: str | float | Schedule,
+        *,
+        name: str,
+        low: float,
+        high: float,
+        example: str = KEYFRAME_EXAMPLE,
+    ) -> Schedule:
         """Read a schedule from text, a number or a Schedule, with every value in ``[low, high]``.
 
         Args:
             value: a number (``0.01``, ``"1e-3"``: the same value at every frame), keyframes
                 ``"0:0.01, 16:0.05"`` (``frame:value`` pairs separated by commas, in any order;
                 whitespace and a trailing comma are allowed), or a Schedule (only range-checked).
-            name: the field's public name, for error messages.
+            name: the field as error messages name it.
             low: the smallest accepted value.
             high: the largest accepted value.
+            example: keyframes the error messages show, quoted.
 
         Raises:
             ParamError: empty or malformed text, more than ``MAX_KEYFRAMES`` keyframes, a repeated
                 frame, a non-finite or out-of-range value.
         """
-        accepted = schedule_accepted(low, high)
+        accepted = schedule_accepted(low, high, example)
         if isinstance(value, Schedule):
             pairs = list(value.keyframes)
         elif isinstance(value, str):

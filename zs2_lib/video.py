@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zs2_lib import interpolation
 from zs2_lib.encoders import COUNTER_DIGITS, VideoDependencyError, require_encoders
 from zs2_lib.files import PathLike, check_free, commit, remove_all, stage, write_text
 
@@ -71,6 +72,8 @@ def write_videos(
     fps: float,
     loop: str = "loop",
     comment: str | None = None,
+    interpolate: int = 1,
+    interpolator: str = "opencv",
 ) -> dict[str, Path]:
     """Write ``frames`` in several formats as ``<directory>/<basename>.<ext>``, all or nothing.
 
@@ -90,6 +93,10 @@ def write_videos(
         fps: frames per second, > 0.
         loop: one of :data:`LOOP_MODES`.
         comment: text stored in the metadata of the formats that support it, or None.
+        interpolate: 1, 2 or 4: the encoded formats (not ``"png"``) get the frames with
+            ``interpolate - 1`` in-between frames after each (:mod:`zs2_lib.interpolation`, the
+            last→first transition too with ``"loop"``) at ``interpolate · fps``.
+        interpolator: one of :data:`zs2_lib.interpolation.INTERPOLATORS`.
 
     Returns:
         ``{format: path}`` in the order the formats were requested.
@@ -113,10 +120,15 @@ def write_videos(
     directory.mkdir(parents=True, exist_ok=True)
 
     sequence = sequence_for_loop(frames, loop)
+    smooth = sequence
+    if interpolate != 1 and any(fmt != "png" for fmt in targets):
+        between = interpolation.interpolate(frames, interpolate, loop=loop, method=interpolator)
+        smooth = sequence_for_loop(between, loop)
     staged: dict[str, Path] = {}
     try:
         for fmt, target in targets.items():
-            staged[fmt] = stage(sequence, target, fmt, fps=fps, loop=loop, comment=comment)
+            shown, rate = (sequence, fps) if fmt == "png" else (smooth, fps * interpolate)
+            staged[fmt] = stage(shown, target, fmt, fps=rate, loop=loop, comment=comment)
     except BaseException:
         remove_all(staged.values())
         raise

@@ -11,7 +11,7 @@ import pytest
 
 from tests.webui.conftest import webui_python, webui_root
 from tests.webui.webui_client import REPO_ROOT, max_abs_diff, txt2img_request, zs2_args
-from zs2_lib.params import FIELDS
+from zs2_lib.params import FIELD_BY_NAME, FIELDS
 
 FIELD_NAMES = [spec.name for spec in FIELDS]
 
@@ -75,7 +75,8 @@ def test_every_bad_value_is_rejected_with_its_name(zs2_server, measure):
     for name, value in BAD_VALUES:
         args = {"enabled": True, "frames": 4, name: value}
         result = zs2_server.txt2img(txt2img_request(args))
-        if result.status != 422 or not result.detail.startswith(f"ZS² Video: {name}: "):
+        called = FIELD_BY_NAME[name].called if name in FIELD_BY_NAME else name  # "Frames (frames)"
+        if result.status != 422 or not result.detail.startswith(f"ZS² Video: {called}: "):
             failures.append(f"{name}={value!r}: {result.describe()}")
     passed = len(BAD_VALUES) - len(failures)
     measure(f"bad values: {len(BAD_VALUES)} sent, {passed} answered 422 naming the field")
@@ -111,7 +112,7 @@ def test_unknown_name_is_rejected(zs2_server):
 def test_positional_bad_value_is_rejected(zs2_server, args, name):
     result = zs2_server.txt2img(txt2img_request(list(args)))
     assert result.status == 422, result.describe()
-    assert result.detail.startswith(f"ZS² Video: {name}: "), result.detail
+    assert result.detail.startswith(f"ZS² Video: {FIELD_BY_NAME[name].called}: "), result.detail
 
 
 def test_positional_form_matches_dict_form(zs2_server):

@@ -12,7 +12,8 @@ from typing import Any
 from modules import script_callbacks
 
 from zs2_lib.chunking import ChunkPlan
-from zs2_lib.names import INFOTEXT_KEY, PREFIX, console
+from zs2_lib.interpolation import require_interpolator
+from zs2_lib.names import FRAME_INFOTEXT_KEY, INFOTEXT_KEY, PREFIX, console
 from zs2_lib.params import ParamError
 from zs2_lib.script_args import params_from_args, wants_enabled
 from zs2_lib.video import VideoDependencyError, require_encoders
@@ -67,6 +68,8 @@ def before_process(p: Any, args: Sequence[Any]) -> None:
         return
     try:
         require_encoders(params.formats)
+        if params.interpolate != 1:
+            require_interpolator(params.interpolator)
     except VideoDependencyError as error:  # refuse before sampling rather than lose the video after
         _refuse(p, RequestError(f"{PREFIX} {error}", status_code=500))
         return
@@ -90,15 +93,41 @@ def _given_names(args: Sequence[Any]) -> frozenset[str]:
 
 
 def _refuse(p: Any, error: RequestError) -> None:
-    print(error)
+    print(error.detail)
     Run(p, HOST, [Refusal(error)]).start()
 
 
 def process(p: Any) -> None:
-    """Record the settings in the infotext."""
+    """Record the settings in the infotext; each frame's names its index and the video's seeds.
+
+    A1111 writes frame k's own seed (seed + k); ZS² writes the video's, so "Send to txt2img" or an API
+    ``infotext`` from any frame regenerates the whole video, and ``ZS2 frame`` says which frame it is.
+    """
     run = run_of(p)
     if run is not None and run.params is not None:
         p.extra_generation_params[INFOTEXT_KEY] = run.params.to_infotext()
+        plan = run.plan
+
+        def frame_of(index: int) -> tuple[int, int]:
+            """(index of the video's first image, frame) of an image index (create_infotext's ``index``)."""
+            batch, position = divmod(int(index), plan.batch_size)
+            video, _, first = plan.locate(batch)
+            return video * plan.chunks * plan.batch_size, first + position
+
+        def frame(index: int = 0, **_: Any) -> int:
+            return frame_of(index)[1]
+
+        def seed(index: int = 0, all_seeds: Sequence[int] = (), **_: Any) -> int | None:
+            first = frame_of(index)[0]
+            return int(all_seeds[first]) if first < len(all_seeds) else None
+
+        def subseed(index: int = 0, all_subseeds: Sequence[int] = (), **_: Any) -> int | None:
+            first = frame_of(index)[0]
+            if not getattr(p, "subseed_strength", 0) or first >= len(all_subseeds):
+                return None  # A1111 writes no variation seed then either
+            return int(all_subseeds[first])
+
+        p.extra_generation_params.update({"Seed": seed, "Variation seed": subseed, FRAME_INFOTEXT_KEY: frame})
 
 
 def process_before_every_sampling(p: Any, noise: Any) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 
+from zs2_lib.names import LABEL
+from zs2_lib.params import ERROR_PREFIX
 from zs2_lib.script_args import InputError
 
 
@@ -18,4 +20,10 @@ class RequestError(InputError, HTTPException):
         HTTPException.__init__(self, status_code=status_code, detail=message)
 
     def __str__(self) -> str:
-        return self.detail
+        """The message after the product's name, which the class's name supplies (see below)."""
+        return self.detail.removeprefix(ERROR_PREFIX)
+
+
+# A1111's UI error box shows ``f"{type(e).__name__}: {e}"`` (modules/call_queue.py): named after the
+# product, it reads "ZS² Video: Frames (frames): 0 is out of range ...", not "RequestError: ...".
+RequestError.__name__ = RequestError.__qualname__ = LABEL

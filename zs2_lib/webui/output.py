@@ -21,6 +21,7 @@ import numpy as np
 
 from zs2_lib.audio import carry_audio
 from zs2_lib.files import remove_stale_temporaries
+from zs2_lib.interpolation import frame_count
 from zs2_lib.names import API_KEY, OUTPUT_FOLDER, PREFIX, REPORT_KEY, console
 from zs2_lib.video import unique_basename, write_text, write_videos
 from zs2_lib.webui.features.frames import Frames
@@ -123,6 +124,8 @@ def write_run_videos(
                 fps=params.fps,
                 loop=params.loop,
                 comment=infotext,
+                interpolate=params.interpolate,
+                interpolator=params.interpolator,
             )
             if source is not None:
                 carry_audio(files, source, keep=params.keep_audio)
@@ -132,8 +135,9 @@ def write_run_videos(
             console(message)
             report["errors"].append(message)
             continue
-        for path in files.values():
-            console(f"wrote {path} ({len(images)} frames)")
+        smooth = frame_count(len(images), params.interpolate, params.loop)
+        for fmt, path in files.items():
+            console(f"wrote {path} ({len(images) if fmt == 'png' else smooth} frames)")
         saved.append(SavedVideo(offset + video, seed, files, infotext))
     return saved, reports
 

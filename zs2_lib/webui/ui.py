@@ -19,6 +19,7 @@ from modules.ui_components import InputAccordion
 from zs2_lib.names import INFOTEXT_KEY, LABEL
 from zs2_lib.params import FIELD_BY_NAME, FIELDS, Field
 from zs2_lib.script_args import infotext_value
+from zs2_lib.webui import preset_panel
 
 ROWS = (
     ("frames", "chunk", "fps"),
@@ -26,6 +27,7 @@ ROWS = (
     ("noise_model", "alpha", "search"),
     ("solver", "debias", "step_noise"),
     ("formats", "loop"),
+    ("interpolate", "interpolator"),
     ("control_video", "hold_last", "control_momentum"),
 )
 VIDEO_ROWS = (
@@ -45,6 +47,8 @@ def _component(spec: Field, elem_id: str) -> gr.components.Component:
     common = {"label": spec.label, "elem_id": elem_id}
     if spec.kind == "bool":
         return gr.Checkbox(value=spec.default, **common)
+    if spec.kind == "int" and spec.choices:
+        return gr.Radio(choices=[int(choice) for choice in spec.choices], value=spec.default, **common)
     if spec.slider is not None:
         low, high, step = spec.slider
         return gr.Slider(minimum=low, maximum=high, step=step, value=spec.default, **common)
@@ -118,6 +122,7 @@ def build(script: Any) -> list[gr.components.Component]:
         for name in HIDDEN:
             controls[name] = _component(FIELD_BY_NAME[name], elem_ids[name])
         gr.HTML(hints_html(elem_ids))
+        preset_panel.build(controls, script.elem_id)
     missing = [spec.name for spec in FIELDS if spec.name not in controls]
     if missing:
         raise RuntimeError(f"ZS² Video: no control for {missing}")
