@@ -159,7 +159,7 @@ def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_clip_folder(folder: Path, hidden: int) -> None:
+def write_clip_folder(folder: Path, hidden: int = CONTEXT_DIM) -> None:
     """Everything ``CLIPTokenizer.from_pretrained`` and A1111's config-only text model load read."""
     vocab, merges = clip_bpe()
     if len(vocab) != VOCAB_SIZE or vocab[END_TOKEN] != VOCAB_SIZE - 1:
