@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -24,12 +27,31 @@ def frame(value: int) -> Image.Image:
 class FakeHost:
     """Encodes a frame to its mean colour plus its seed, so a latent names its frame and seed."""
 
+    def __init__(self) -> None:
+        self.encoded: list[int] = []  # frames encoded, by mean colour, in order
+
+    @contextmanager
+    def seeded_encoding(self, seeds: list[int], mean: bool) -> Iterator[list[Any]]:
+        encoded: list[Any] = []
+
+        def encode(image: torch.Tensor) -> torch.Tensor:
+            latent = self.encode_init(None, image, seeds[: len(image)], mean)
+            encoded.append(SimpleNamespace(image=image, latent=latent))
+            return latent
+
+        FakeImg2Img.encode = staticmethod(encode)
+        try:
+            yield encoded
+        finally:
+            FakeImg2Img.encode = staticmethod(global_rng_encode)
+
     def init_images_tensor(self, p: Any, frames: list[Image.Image]) -> torch.Tensor:
         return torch.stack(
             [torch.from_numpy(np.asarray(f, np.float32) / 255).permute(2, 0, 1) for f in frames]
         )
 
     def encode_init(self, p: Any, image: torch.Tensor, seeds: list[int], mean: bool) -> torch.Tensor:
+        self.encoded += [round(float(img.mean() * 255)) for img in image]
         values = [
             float(img.mean() * 255) + (0 if mean else seed) for img, seed in zip(image, seeds, strict=True)
         ]
@@ -49,6 +71,11 @@ class FailingHost(FakeHost):
         raise RuntimeError("VAE failed")
 
 
+def global_rng_encode(image: torch.Tensor) -> torch.Tensor:
+    """A1111's own encoding: a posterior sample from the global RNG."""
+    return torch.rand(len(image))
+
+
 class FakeImg2Img:
     def __init__(self, images: list[Any]) -> None:
         self.init_images = images
@@ -58,6 +85,12 @@ class FakeImg2Img:
         self.init_latent = "A1111's"
         self.image_conditioning = "A1111's"
         self.seeds: list[int] = []
+
+    encode = staticmethod(global_rng_encode)
+
+    def init(self, all_prompts: list[str], all_seeds: list[int], all_subseeds: list[int]) -> None:
+        """As A1111's: the init images through the module's encoder (which ``seeded_encoding`` swaps)."""
+        self.init_latent = self.encode(FakeHost().init_images_tensor(self, self.init_images))
 
     def img2img_image_conditioning(self, image: torch.Tensor, latent: torch.Tensor, mask: Any) -> str:
         return f"conditioning of {len(latent)}"
@@ -93,6 +126,27 @@ def test_each_chunk_gets_its_own_frames_encoded_under_their_seeds_and_the_last_c
     run.finish()
     assert (p.init_latent, p.image_conditioning, p.color_corrections) == ("A1111's", "A1111's", [0])
     assert [np.asarray(f)[0, 0, 0] for f in p.init_images] == [0, 10, 20, 30, 40]
+
+
+def test_the_first_chunk_is_encoded_once_in_p_init_under_its_seeds_and_reused_by_its_batch() -> None:
+    p = FakeImg2Img([frame(10 * k) for k in range(5)])
+    params, source = resolve(p, ZS2Params(enabled=True, chunk=3), frozenset())
+    run, _ = run_for(p, params, source)
+    seeds = [100, 101, 102, 103, 104, 105]
+    p.init(["prompt"] * 6, seeds, seeds)
+    first = [value + posterior_seed(seed) for value, seed in zip([0, 10, 20], seeds[:3], strict=True)]
+    assert p.init_latent.tolist() == pytest.approx(first)  # not the global RNG's sample
+    assert run.host.encoded == [0, 10, 20]
+    p.seeds = seeds[:3]
+    run.begin_batch(0)
+    assert p.init_latent.tolist() == pytest.approx(first)
+    assert run.host.encoded == [0, 10, 20]  # reused, not encoded again
+    p.seeds = seeds[3:]
+    run.begin_batch(1)
+    assert run.host.encoded == [0, 10, 20, 30, 40, 40]
+    run.finish()
+    assert FakeImg2Img.encode(torch.zeros(2, 3, 8, 8)).shape == (2,)  # A1111's encoder is back
+    assert "init" not in vars(p)  # the wrap is undone
 
 
 def test_the_posterior_mean_option_encodes_without_the_seed() -> None:

@@ -98,6 +98,27 @@ def test_a_masked_video_in_chunks_equals_one_batch(zs2_server, full_res, measure
     assert difference <= 1
 
 
+def test_latent_noise_under_the_mask_follows_the_video_noise_chain_in_chunks_too(zs2_server, measure):
+    """A1111 fills the mask with each frame's seed noise, i.e. its initial noise: ZS²'s chained noise.
+
+    At low strength the fill is most of what the masked area shows, so chained fill noise makes
+    consecutive frames there far more alike than independent noise does (μ = 0: noise alone).
+    """
+    frames = source_frames(12)
+    fill = {**masked(), "inpainting_fill": 2, "denoising_strength": 0.3}
+    whole = ok(zs2_server, img2img_body(frames, v2v(chunk=12, mu=0), **fill))
+    chunked = ok(zs2_server, img2img_body(frames, v2v(chunk=4, mu=0), **fill))
+    independent = ok(zs2_server, img2img_body(frames, v2v(chunk=12, mu=0, noise_model="independent"), **fill))
+    ratio = change_inside(whole.frames, ONE_MASK) / change_inside(independent.frames, ONE_MASK)
+    difference = max_abs_diff(whole.frames, chunked.frames)
+    measure(
+        f"inpaint v2v, latent noise fill, strength 0.3, μ 0: consecutive change inside dependent/independent "
+        f"noise = {ratio:.3f}; chunks of 4 vs one batch: max difference {difference}"
+    )
+    assert difference <= 1
+    assert ratio < 0.5
+
+
 def moving_masks(count: int) -> list[np.ndarray]:
     """A 20x20 square moving right by 4 pixels a frame."""
     return [rectangle(4 + 4 * k, 22, 24 + 4 * k, 42) for k in range(count)]

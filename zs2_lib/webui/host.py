@@ -61,6 +61,10 @@ class A1111:
 
         return draw
 
+    def seed_rng(self, shape: Sequence[int], seeds: list[int]) -> Any:
+        """A1111's RNG of one noise tensor per seed (``create_random_tensors`` draws its first)."""
+        return rng.ImageRNG(tuple(shape), seeds)
+
     def set_option(self, key: str, value: Any) -> None:
         """Put a setting back as it was: ``value``, or its default when ``value`` is ``MISSING``."""
         if value is MISSING:
@@ -106,21 +110,34 @@ class A1111:
         ran before; here frame i's sample is drawn under ``seeds[i]`` (the CPU generator, which ldm's and
         sgm's posteriors draw from on every device), or is the posterior mean when ``mean``.
         """
-        from modules.sd_samplers_common import approximation_indexes, images_tensor_to_samples
-
-        model = shared.sd_model
-        approximation = approximation_indexes.get(shared.opts.sd_vae_encode_method)
-        latents = []
-        for frame, seed in zip(image, seeds, strict=True):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                with _posterior_mean(model, mean and approximation != 3):
-                    latents.append(images_tensor_to_samples(frame[None], approximation, model))
-        latent = torch.cat(latents)
+        latent = _seeded_samples(image, seeds, mean)
         if p.resize_mode == 3:
             size = (p.height // 8, p.width // 8)
             latent = torch.nn.functional.interpolate(latent, size=size, mode="bilinear")
         return latent
+
+    @contextmanager
+    def seeded_encoding(self, seeds: list[int], mean: bool) -> Iterator[list[Encoded]]:
+        """While open, A1111's img2img (``p.init``) encodes images as :meth:`encode_init` does.
+
+        Yields the list of what was encoded meanwhile, so a run can reuse a latent instead of
+        encoding the same frames again under the same seeds.
+        """
+        from modules import processing
+
+        encoded: list[Encoded] = []
+        original = processing.images_tensor_to_samples
+
+        def encode(image: torch.Tensor, approximation: int | None = None, model: Any = None) -> torch.Tensor:
+            latent = _seeded_samples(image, seeds[: len(image)], mean)
+            encoded.append(Encoded(image, latent))
+            return latent
+
+        processing.images_tensor_to_samples = encode
+        try:
+            yield encoded
+        finally:
+            processing.images_tensor_to_samples = original
 
     def image_conditioning(
         self, p: Any, image: torch.Tensor, latent: torch.Tensor, mask: torch.Tensor | None, seeds: list[int]
@@ -145,6 +162,29 @@ class A1111:
 
         image = images.flatten(frame, shared.opts.img2img_background_color)
         return processing.setup_color_correction(image)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An image batch ([B, 3, H, W] in [0, 1]) and its seeded init latents."""
+
+    image: torch.Tensor
+    latent: torch.Tensor
+
+
+def _seeded_samples(image: torch.Tensor, seeds: list[int], mean: bool) -> torch.Tensor:
+    """``images_tensor_to_samples`` frame by frame, frame i's posterior sample under ``seeds[i]``."""
+    from modules.sd_samplers_common import approximation_indexes, images_tensor_to_samples
+
+    model = shared.sd_model
+    approximation = approximation_indexes.get(shared.opts.sd_vae_encode_method)
+    latents = []
+    for frame, seed in zip(image, seeds, strict=True):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            with _posterior_mean(model, mean and approximation != 3):
+                latents.append(images_tensor_to_samples(frame[None], approximation, model))
+    return torch.cat(latents)
 
 
 @contextmanager
@@ -279,13 +319,14 @@ class A1111Masks:
         return MaskedFrames(image, condition_mask, mask, nmask, overlays, corrections)
 
     def fill_latent(
-        self, p: Any, latent: torch.Tensor, masks: MaskedFrames, seeds: list[int]
+        self, p: Any, latent: torch.Tensor, masks: MaskedFrames, noise: Callable[[], torch.Tensor]
     ) -> torch.Tensor:
-        """Masked content "latent noise" (from each frame's seed) or "latent nothing", as A1111 fills it."""
-        from modules.processing import create_random_tensors
+        """Masked content "latent noise" (``noise()``) or "latent nothing", as A1111 fills it.
 
+        A1111 fills with each frame's seed noise, its initial noise; a run passes its chained noise.
+        """
         if p.inpainting_fill == 2:
-            return latent * masks.mask + create_random_tensors(latent.shape[1:], seeds) * masks.nmask
+            return latent * masks.mask + noise().to(latent) * masks.nmask
         if p.inpainting_fill == 3:
             return latent * masks.mask
         return latent

@@ -34,6 +34,7 @@ from zs2_lib.names import console
 from zs2_lib.params import FIELD_BY_NAME, ParamError, ZS2Params
 from zs2_lib.values import ERROR_PREFIX, error
 from zs2_lib.video_input import VideoFrames, read_frames, resolve_source
+from zs2_lib.webui.features.noise import PassNoise
 from zs2_lib.webui.run import Feature, Run
 
 POSTERIOR_SEED_OFFSET = 0x5A5A_0D1E
@@ -184,11 +185,15 @@ class Img2ImgFrames(Feature):
     def __init__(self, source: InitFrames) -> None:
         self.source = source
         self._blurred: Any = None
+        self._encoded: list[Any] = []  # what p.init encoded: the first chunk, reused by its batch
+        self._fill: PassNoise | None = None  # the "latent noise" fill's chain, per video
 
     def install(self, run: Run) -> None:
         run.undo.callback(_remove, self.source)
+        run.undo.callback(self._encoded.clear)
         p, plan = run.p, run.plan
         run.set_attribute(p, "init_images", self.source.chunk(0, plan.batch_size))
+        run.set_attribute(p, "init", self._seeded_init(run, p.init))
         if self.source.masks is not None:  # p.init sets up masking (and "only masked" crops) for all
             masks = [Image.fromarray(mask) for mask in self.source.masks]
             run.set_attribute(p, "image_mask", run.host.masks.union(p, masks))
@@ -196,6 +201,32 @@ class Img2ImgFrames(Feature):
             video = self.source.video
             first, last = video.indices[0], video.indices[-1]
             console(f"{len(video.frames)} frames from {video.name} (source frames {first} to {last})")
+
+    def _seeded_init(self, run: Run, init: Any) -> Any:
+        """``p.init`` encoding the first chunk under the seeds its batch uses, not the global RNG.
+
+        That batch then reuses those latents (:meth:`batch`), so no frame is encoded twice.
+        """
+
+        def seeded_init(all_prompts: Any, all_seeds: Sequence[int], *args: Any, **kwargs: Any) -> Any:
+            seeds = [posterior_seed(seed) for seed in all_seeds[: run.plan.batch_size]]
+            with run.host.seeded_encoding(seeds, run.params.init_encoding == "mean") as encoded:
+                result = init(all_prompts, all_seeds, *args, **kwargs)
+            self._encoded[:] = encoded
+            return result
+
+        return seeded_init
+
+    def _encode(self, run: Run, image: torch.Tensor) -> torch.Tensor:
+        """The chunk's init latents: what ``p.init`` encoded if it was these frames, else encoded now."""
+        p = run.p
+        first_batch = run.position.video == 0 and run.position.chunk == 0
+        if first_batch and getattr(p, "resize_mode", 0) != 3:  # mode 3 scales latents: encode anew
+            for encoded in self._encoded:
+                if encoded.image.shape == image.shape and torch.equal(encoded.image, image):
+                    return encoded.latent
+        seeds = [posterior_seed(seed) for seed in p.seeds]
+        return run.host.encode_init(p, image, seeds, mean=run.params.init_encoding == "mean")
 
     def batch(self, run: Run) -> None:
         p, host = run.p, run.host
@@ -205,8 +236,7 @@ class Img2ImgFrames(Feature):
             return
         image = host.init_images_tensor(p, frames)
         seeds = [posterior_seed(seed) for seed in p.seeds]
-        mean = run.params.init_encoding == "mean"
-        latent = host.encode_init(p, image, seeds, mean=mean)
+        latent = self._encode(run, image)
         run.set_attribute(p, "init_latent", latent)
         conditioning = host.image_conditioning(p, image, latent, None, condition_seeds(seeds))
         run.set_attribute(p, "image_conditioning", conditioning)
@@ -227,7 +257,7 @@ class Img2ImgFrames(Feature):
         seeds = [posterior_seed(seed) for seed in p.seeds]
         mean = run.params.init_encoding == "mean"
         latent = host.encode_init(p, masks.image, seeds, mean=mean)
-        latent = host.masks.fill_latent(p, latent, masks, list(p.seeds))
+        latent = host.masks.fill_latent(p, latent, masks, lambda: self._fill_noise(run, latent.shape))
         run.set_attribute(p, "init_latent", latent)
         run.set_attribute(p, "mask", masks.mask)
         run.set_attribute(p, "nmask", masks.nmask)
@@ -239,5 +269,14 @@ class Img2ImgFrames(Feature):
         if getattr(p, "color_corrections", None) is not None:
             run.set_attribute(p, "color_corrections", masks.corrections)
 
+    def _fill_noise(self, run: Run, shape: tuple[int, ...]) -> torch.Tensor:
+        """Masked content "latent noise": A1111 fills with each frame's seed noise, which is the
+        frame's initial noise, so here the same dependency chain (paper §3), carried across chunks."""
+        if run.position.chunk == 0:
+            self._fill = PassNoise()
+        base = run.host.seed_rng(shape[1:], [int(seed) for seed in run.p.seeds])
+        return self._fill.rng(base, run, run.position.first_frame).next()
+
     def carried(self) -> list[torch.Tensor]:
-        return []
+        state = self._fill.state if self._fill is not None else None
+        return [] if state is None else [state]
