@@ -112,3 +112,32 @@ def test_the_dense_operator_joins_chunks_like_one_pass() -> None:
     second, _ = momentum_mix_dense(x[5:], mix_operator(mus[5:], 7, carry=True), carry)
     whole, _ = momentum_mix_dense(x, mix_operator(mus, 12, carry=False))
     torch.testing.assert_close(torch.cat([first, second]), whole, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_the_half_dense_mix_keeps_the_carry_at_full_precision(dtype: torch.dtype) -> None:
+    torch.manual_seed(5)
+    x = torch.randn(9, 6, 4).to(dtype)
+    mus = [0.2, 0.9, 0.5, 0.0, 1.0, 0.7, 0.98, 0.6, 0.95]
+    carry = torch.randn(6, 4)
+    mixed, last = momentum_mix_dense(x, mix_operator(mus, 9, carry=True), carry, half=True)
+    reference, reference_last = momentum_mix(x.float(), mus, carry)
+    assert mixed.dtype == dtype
+    assert last.dtype == torch.float32
+    tolerance = 1e-2 if dtype == torch.float16 else 4e-2
+    torch.testing.assert_close(mixed.float(), reference, rtol=tolerance, atol=tolerance)
+    torch.testing.assert_close(last, reference_last, rtol=1e-6, atol=1e-6)  # no half rounding
+    assert torch.equal(momentum_mix_dense(x, mix_operator(0.0, 9, carry=True), carry, half=True)[0], x)
+
+
+def test_the_half_dense_mix_joins_chunks_through_a_full_precision_carry() -> None:
+    torch.manual_seed(6)
+    x = torch.randn(12, 8, 4).half()
+    mus = [0.95] * 12
+    first, carry = momentum_mix_dense(x[:5], mix_operator(mus[:5], 5, carry=False), half=True)
+    second, _ = momentum_mix_dense(x[5:], mix_operator(mus[5:], 7, carry=True), carry, half=True)
+    reference, _ = momentum_mix(x.float(), mus)
+    assert carry.dtype == torch.float32
+    torch.testing.assert_close(torch.cat([first, second]).float(), reference, rtol=1e-2, atol=1e-2)
+    full = momentum_mix_dense(x, mix_operator(mus, 12, carry=False))[0]  # on the CPU: float32 work
+    torch.testing.assert_close(full.float(), reference, rtol=1e-3, atol=1e-3)

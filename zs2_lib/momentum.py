@@ -97,15 +97,35 @@ def mix_operator(
 
 
 def momentum_mix_dense(
-    x: torch.Tensor, operator: tuple[torch.Tensor, torch.Tensor], carry: torch.Tensor | None = None
+    x: torch.Tensor,
+    operator: tuple[torch.Tensor, torch.Tensor],
+    carry: torch.Tensor | None = None,
+    *,
+    half: bool | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. 2 along dim 0 of ``x`` as one matrix product with :func:`mix_operator`'s ``(W, c)``.
 
     The same values as :func:`momentum_mix` up to float rounding (exact for μ = 0 and μ = 1), in a
     fixed number of kernels whatever the frame count; ``operator`` must match ``carry``'s presence.
+
+    ``half``: for float16/bfloat16 ``x``, take the product in ``x``'s dtype (the UNet's own precision;
+    accelerators accumulate it in float32) instead of converting ``x`` to float32 first; the carry,
+    the last frame, is still computed and returned in float32, so chunks join at full precision.
+    None: half on accelerators, float32 on the CPU (where half matrix products are slow).
     """
     weights, tail = operator
     work_dtype = _work_dtype(x)
+    if half is None:
+        half = x.device.type != "cpu"
+    if half and x.dtype in (torch.float16, torch.bfloat16):
+        flat = x.reshape(x.shape[0], -1)
+        out = weights.to(device=x.device, dtype=x.dtype) @ flat
+        last = weights[-1].to(device=x.device, dtype=work_dtype) @ flat.to(work_dtype)
+        if carry is not None:
+            carry = carry.reshape(-1).to(x.device, work_dtype)
+            out += (tail.to(device=x.device, dtype=work_dtype)[:, None] * carry).to(x.dtype)
+            last += float(tail[-1]) * carry
+        return out.view(x.shape), last.view(x.shape[1:])
     flat = x.reshape(x.shape[0], -1).to(work_dtype)
     out = weights.to(device=x.device, dtype=work_dtype) @ flat
     if carry is not None:
