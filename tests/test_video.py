@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -13,7 +14,7 @@ import pytest
 from PIL import Image, ImageSequence
 
 from tests.video_writers import write_png_frames, write_video
-from zs2_lib import video
+from zs2_lib import files, video
 from zs2_lib.video import (
     FORMATS,
     LOOP_MODES,
@@ -391,6 +392,24 @@ def test_write_videos_is_all_or_nothing(
     with pytest.raises(OSError, match="disk full"):
         write_videos(make_frames(), tmp_path, "v", formats, fps=FPS)
     assert listing(tmp_path) == ["keep.txt"]
+
+
+def test_write_videos_encodes_the_formats_side_by_side(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    meeting = threading.Barrier(2, timeout=10)  # broken (an error) if the two never run at once
+
+    def meet_then_encode(real):
+        def encode(*args, **kwargs) -> None:
+            meeting.wait()
+            real(*args, **kwargs)
+
+        return encode
+
+    for fmt in ("gif", "webp"):
+        monkeypatch.setitem(files.ENCODERS, fmt, meet_then_encode(files.ENCODERS[fmt]))
+    written = write_videos(make_frames(), tmp_path, "v", ["gif", "webp"], fps=FPS)
+    assert sorted(path.name for path in written.values()) == listing(tmp_path) == ["v.gif", "v.webp"]
 
 
 def test_write_videos_removes_committed_files_if_a_rename_fails(

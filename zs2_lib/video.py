@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, wait
 from numbers import Real
 from pathlib import Path
 
@@ -124,14 +125,12 @@ def write_videos(
     if interpolate != 1 and any(fmt != "png" for fmt in targets):
         between = interpolation.interpolate(frames, interpolate, loop=loop, method=interpolator)
         smooth = sequence_for_loop(between, loop)
-    staged: dict[str, Path] = {}
-    try:
-        for fmt, target in targets.items():
-            shown, rate = (sequence, fps) if fmt == "png" else (smooth, fps * interpolate)
-            staged[fmt] = stage(shown, target, fmt, fps=rate, loop=loop, comment=comment)
-    except BaseException:
-        remove_all(staged.values())
-        raise
+
+    def encode(fmt: str) -> Path:
+        shown, rate = (sequence, fps) if fmt == "png" else (smooth, fps * interpolate)
+        return stage(shown, targets[fmt], fmt, fps=rate, loop=loop, comment=comment)
+
+    staged = _stage_all(list(targets), encode)
     committed: list[Path] = []
     try:
         for fmt, target in targets.items():
@@ -141,6 +140,23 @@ def write_videos(
         remove_all([*committed, *staged.values()])
         raise
     return targets
+
+
+def _stage_all(formats: list[str], encode: Callable[[str], Path]) -> dict[str, Path]:
+    """``{format: encode(format)}``, the formats encoded side by side (ffmpeg runs in a process of
+    its own, and Pillow and numpy release the GIL for most of their work); if any fails, every
+    staged file is removed and the first failure re-raised."""
+    if len(formats) == 1:
+        return {formats[0]: encode(formats[0])}
+    with ThreadPoolExecutor(max_workers=len(formats), thread_name_prefix="zs2-encode") as pool:
+        futures = {fmt: pool.submit(encode, fmt) for fmt in formats}
+        wait(futures.values())
+    staged = {fmt: future.result() for fmt, future in futures.items() if future.exception() is None}
+    failure = next((f.exception() for f in futures.values() if f.exception() is not None), None)
+    if failure is not None:
+        remove_all(staged.values())
+        raise failure
+    return staged
 
 
 def unique_basename(directory: PathLike, prefix: str) -> str:
