@@ -10,7 +10,10 @@ in one server with the requests interleaved round by round, for F frames at one 
 * ``all, <format>``: the defaults (dependency noise, μ = 0.98) writing one format each.
 
 The table gives each variant's median over the rounds and its ratio to ``plain`` (the median of the
-per-round ratios, which cancels slow phases of a shared machine). With ``--profile`` it also
+per-round ratios, which cancels slow phases of a shared machine), for wall time and for the server's
+CPU time (its own and its finished children's, e.g. ffmpeg: ``/proc/<pid>/stat``, Linux). With one
+torch thread the CPU time is the work done, which other jobs on a shared machine barely change,
+while they stretch the wall time. With ``--profile`` it also
 samples the server with py-spy during extra ``all, gif`` requests and lists where ZS² spends its
 own time (samples whose innermost ``zs2_lib`` frame calls no webui code below it), as a share of
 all samples.
@@ -24,6 +27,7 @@ for the tiny checkpoint on CPU, ≤ 1.02× for the SD 1.5 architecture.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -61,6 +65,13 @@ def variants(frames: int) -> dict[str, dict | None]:
     for fmt in FORMATS:
         table[f"all, {fmt}"] = zs2_args(**video, mu=0.98, formats=[fmt])
     return table
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of process ``pid`` and its waited-for children so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def profile(server: WebuiServer, body: dict, seconds_per_request: float, requests: int) -> Counter:
@@ -138,6 +149,7 @@ def main() -> None:
             parser.error(f"unknown variants {sorted(unknown)}; known: {', '.join(table)}")
         table = {name: zs2 for name, zs2 in table.items() if name == "plain" or name in args.variants}
     times: dict[str, list[float]] = {name: [] for name in table}
+    cpu: dict[str, list[float]] = {name: [] for name in table}
     try:
         server.wait_ready()
         bodies = {
@@ -149,9 +161,10 @@ def main() -> None:
         for round_number in range(args.rounds):
             order = list(bodies) if round_number % 2 == 0 else list(reversed(bodies))
             for name in order:
-                started = time.perf_counter()
+                started, used = time.perf_counter(), cpu_seconds(server.process.pid)
                 result = server.ok(bodies[name])
                 times[name].append(time.perf_counter() - started)
+                cpu[name].append(cpu_seconds(server.process.pid) - used)
                 assert len(result.frames) == args.frames, (name, len(result.frames))
         counts = (
             profile(server, bodies["all, gif"], statistics.median(times["all, gif"]), 4)
@@ -168,11 +181,11 @@ def main() -> None:
         f"{args.rounds} interleaved rounds; ratio = median of per-round ratios to plain"
     )
     print()
-    print("variant          median s  ratio to plain")
-    print("---------------  --------  --------------")
-    for name, values in times.items():
-        ratios = [value / plain for value, plain in zip(values, times["plain"], strict=True)]
-        print(f"{name:<15}  {statistics.median(values):>8.3f}  {statistics.median(ratios):>14.3f}")
+    print("| variant | wall s | wall ratio | CPU s | CPU ratio |")
+    print("|---|---|---|---|---|")
+    for name in table:
+        wall, work = _median_and_ratio(times, name), _median_and_ratio(cpu, name)
+        print(f"| {name} | {wall[0]:.3f} | {wall[1]:.3f} | {work[0]:.3f} | {work[1]:.3f} |")
     if counts:
         total = counts.pop("<all samples>")
         print()
@@ -181,6 +194,13 @@ def main() -> None:
         print("------  --------")
         for function, count in counts.most_common(12):
             print(f"{count / total:>6.2%}  {function}")
+
+
+def _median_and_ratio(measured: dict[str, list[float]], name: str) -> tuple[float, float]:
+    """A variant's median and the median of its per-round ratios to ``plain``."""
+    values = measured[name]
+    ratios = [value / plain for value, plain in zip(values, measured["plain"], strict=True)]
+    return statistics.median(values), statistics.median(ratios)
 
 
 if __name__ == "__main__":

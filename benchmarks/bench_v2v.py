@@ -3,17 +3,20 @@
 Starts A1111 headless on CPU with the tiny test checkpoint and this extension, writes a source
 video as a folder of PNG frames, then for 16, 64 and 256 frames: a ZS² v2v run in chunks of 16
 (the ``video`` arg, a server path) and the same frames through plain img2img (ZS² off) as batches
-of 16 init images, one request per batch. Prints wall time per frame and the server's peak RSS
-during each (VmHWM, reset before each run). Targets: ZS² ≤ 1.05× plain img2img per frame, and
-time per frame and peak memory flat in the length.
+of 16 init images, one request per batch, alternating for ``--rounds`` rounds. Prints the median
+wall time and server CPU time per frame (its own and its finished children's, e.g. ffmpeg; CPU
+time is the work done, which other jobs on a shared machine barely change) and the server's peak
+RSS (VmHWM, reset before each run). Targets: ZS² ≤ 1.05× plain img2img per frame, and time per
+frame and peak memory flat in the length.
 
 Usage: ``python benchmarks/bench_v2v.py --webui /path/to/stable-diffusion-webui
-[--python /path/to/webui/venv/bin/python] [--frames 16 64 256] [--chunk 16]``.
+[--python /path/to/webui/venv/bin/python] [--frames 16 64 256] [--chunk 16] [--rounds 3]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -23,6 +26,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_overhead import cpu_seconds
 from benchmarks.bench_webui import read_kib, reset_peak
 from tests.webui.test_webui_img2img import img2img_body, ok, png_b64, source_frames
 from tests.webui.webui_client import WebuiServer, add_webui_arguments, install_extension
@@ -34,6 +38,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--chunk", type=int, default=16)
     parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if not args.webui:
         parser.error("give --webui or set ZS2_WEBUI")
@@ -69,13 +74,16 @@ def main() -> None:
         zs2(args.chunk)  # warm up
         plain(args.chunk)
         for count in args.frames:
-            row = [count]
-            for make in (zs2, plain):
-                reset_peak(pid)
-                started = time.perf_counter()
-                make(count)
-                row += [(time.perf_counter() - started) / count, read_kib(pid, "VmHWM") / 2**20]
-            rows.append(row)
+            measured: dict[str, list[tuple[float, float, float]]] = {"zs2": [], "plain": []}
+            for round_number in range(args.rounds):
+                order = [("zs2", zs2), ("plain", plain)]
+                for name, make in order if round_number % 2 == 0 else reversed(order):
+                    reset_peak(pid)
+                    started, used = time.perf_counter(), cpu_seconds(pid)
+                    make(count)
+                    wall, work = time.perf_counter() - started, cpu_seconds(pid) - used
+                    measured[name].append((wall / count, work / count, read_kib(pid, "VmHWM") / 2**20))
+            rows.append((count, measured))
     finally:
         server.stop()
 
@@ -83,13 +91,23 @@ def main() -> None:
     strength = img2img_body(None)["denoising_strength"]
     print(f"64x64 px, {args.steps} DDIM steps, strength {strength}, chunks of {args.chunk}")
     print()
-    print("frames  ZS² s/frame  plain s/frame  ratio  ZS² peak RSS GiB  plain peak RSS GiB")
-    print("------  -----------  -------------  -----  ----------------  ------------------")
-    for count, zs2_time, zs2_rss, plain_time, plain_rss in rows:
-        print(
-            f"{count:>6}  {zs2_time:>11.3f}  {plain_time:>13.3f}  {zs2_time / plain_time:>5.2f}  "
-            f"{zs2_rss:>16.3f}  {plain_rss:>18.3f}"
+    columns = ["frames", "ZS² wall s/frame", "plain wall s/frame", "wall ratio", "ZS² CPU s/frame"]
+    columns += ["plain CPU s/frame", "CPU ratio", "ZS² peak RSS GiB", "plain peak RSS GiB"]
+    print("| " + " | ".join(columns) + " |")
+    print("|---" * len(columns) + "|")
+    for count, measured in rows:
+        pairs = list(zip(measured["zs2"], measured["plain"], strict=True))
+        zs2_wall, zs2_cpu, plain_wall, plain_cpu = (
+            statistics.median(entry[column] for entry in measured[name])
+            for name in ("zs2", "plain")
+            for column in (0, 1)
         )
+        wall_ratio = statistics.median(ours[0] / theirs[0] for ours, theirs in pairs)
+        cpu_ratio = statistics.median(ours[1] / theirs[1] for ours, theirs in pairs)
+        zs2_rss, plain_rss = (max(entry[2] for entry in measured[name]) for name in ("zs2", "plain"))
+        values = [f"{zs2_wall:.3f}", f"{plain_wall:.3f}", f"{wall_ratio:.2f}", f"{zs2_cpu:.3f}"]
+        values += [f"{plain_cpu:.3f}", f"{cpu_ratio:.2f}", f"{zs2_rss:.3f}", f"{plain_rss:.3f}"]
+        print(f"| {count} | " + " | ".join(values) + " |")
 
 
 if __name__ == "__main__":
