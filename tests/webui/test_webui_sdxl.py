@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.webui.conftest import SDXL_REFINER
+from tests.webui.test_webui_img2img import img2img_body, ok, source_frames, v2v
 from tests.webui.webui_client import (
     consecutive_change,
     max_abs_diff,
@@ -117,3 +118,44 @@ def test_sdxl_refiner_in_a_chunked_video_equals_one_batch(sdxl_server, measure):
     difference = max_abs_diff(whole.frames, chunked.frames)
     measure(f"SDXL refiner at 0.5, chunks of 4 vs one batch: max difference {difference}/255")
     assert difference <= 1
+
+
+# video to video (img2img) on SDXL: sgm's VAE samples its posterior inside the regulariser --------------
+
+
+@pytest.mark.parametrize("sampler", ["DDIM", "Euler a"])
+def test_sdxl_video_to_video_is_consistent_and_chunks_equal_one_batch(sdxl_server, measure, sampler):
+    frames = source_frames(12)
+    body = {"sampler_name": sampler}
+    on = ok(sdxl_server, img2img_body(frames, v2v(chunk=12), **body))
+    chunked = ok(sdxl_server, img2img_body(frames, v2v(chunk=4), **body))
+    off = ok(sdxl_server, img2img_body(frames, batch_size=12, **body))
+    assert len(on.frames) == len(chunked.frames) == 12
+    ratio = consecutive_change(on.frames) / consecutive_change(off.frames)
+    difference = max_abs_diff(on.frames, chunked.frames)
+    measure(
+        f"SDXL v2v {sampler}, 12 frames: consecutive change on/off {ratio:.3f}; "
+        f"chunks of 4 vs one batch: max difference {difference}/255"
+    )
+    assert ratio < 0.9
+    assert difference <= 1
+
+
+def test_sdxl_video_to_video_repeats_itself_whatever_ran_between(sdxl_server):
+    """Each frame's posterior sample is drawn under its own seed, not from the global RNG."""
+    frames = source_frames(4)
+    body = img2img_body(frames, v2v(), seed=77)
+    first = ok(sdxl_server, body)
+    ok(sdxl_server, img2img_body(frames[:2], batch_size=2, seed=5))  # moves the global RNG
+    again = ok(sdxl_server, body)
+    assert max_abs_diff(first.frames, again.frames) == 0
+
+
+def test_sdxl_img2img_with_zs2_off_equals_a_webui_without_the_extension(sdxl_server, sdxl_baseline_server):
+    """The same request twice puts both servers' global RNG (A1111's VAE posterior) in the same state."""
+    body = img2img_body(source_frames(4), batch_size=4, seed=4242)
+    off = img2img_body(source_frames(4), {"enabled": False, "frames": 4}, batch_size=4, seed=4242)
+    ok(sdxl_baseline_server, body)
+    reference = ok(sdxl_baseline_server, body)
+    ok(sdxl_server, off)
+    assert max_abs_diff(ok(sdxl_server, off).frames, reference.frames) == 0
