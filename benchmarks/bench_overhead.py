@@ -11,7 +11,8 @@ in one server with the requests interleaved round by round, for F frames at one 
 
 The table gives each variant's median over the rounds and its ratio to ``plain`` (the median of the
 per-round ratios, which cancels slow phases of a shared machine), for wall time and for the server's
-CPU time (its own and its finished children's, e.g. ffmpeg: ``/proc/<pid>/stat``, Linux). With one
+CPU time (its own and its finished children's, e.g. ffmpeg: ``/proc/<pid>/stat``, Linux), and the
+server's peak RSS during each variant's requests. With one
 torch thread the CPU time is the work done, which other jobs on a shared machine barely change,
 while they stretch the wall time. With ``--profile`` it also
 samples the server with py-spy during extra ``all, gif`` requests and lists where ZS² spends its
@@ -39,6 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_webui import read_kib, reset_peak
 from tests.webui.webui_client import (
     WebuiServer,
     add_webui_arguments,
@@ -150,6 +152,7 @@ def main() -> None:
         table = {name: zs2 for name, zs2 in table.items() if name == "plain" or name in args.variants}
     times: dict[str, list[float]] = {name: [] for name in table}
     cpu: dict[str, list[float]] = {name: [] for name in table}
+    peak: dict[str, float] = dict.fromkeys(table, 0.0)
     try:
         server.wait_ready()
         bodies = {
@@ -161,10 +164,13 @@ def main() -> None:
         for round_number in range(args.rounds):
             order = list(bodies) if round_number % 2 == 0 else list(reversed(bodies))
             for name in order:
-                started, used = time.perf_counter(), cpu_seconds(server.process.pid)
+                pid = server.process.pid
+                reset_peak(pid)
+                started, used = time.perf_counter(), cpu_seconds(pid)
                 result = server.ok(bodies[name])
                 times[name].append(time.perf_counter() - started)
-                cpu[name].append(cpu_seconds(server.process.pid) - used)
+                cpu[name].append(cpu_seconds(pid) - used)
+                peak[name] = max(peak[name], read_kib(pid, "VmHWM") / 2**20)
                 assert len(result.frames) == args.frames, (name, len(result.frames))
         counts = (
             profile(server, bodies["all, gif"], statistics.median(times["all, gif"]), 4)
@@ -181,11 +187,12 @@ def main() -> None:
         f"{args.rounds} interleaved rounds; ratio = median of per-round ratios to plain"
     )
     print()
-    print("| variant | wall s | wall ratio | CPU s | CPU ratio |")
-    print("|---|---|---|---|---|")
+    print("| variant | wall s | wall ratio | CPU s | CPU ratio | peak RSS GiB |")
+    print("|---|---|---|---|---|---|")
     for name in table:
         wall, work = _median_and_ratio(times, name), _median_and_ratio(cpu, name)
-        print(f"| {name} | {wall[0]:.3f} | {wall[1]:.3f} | {work[0]:.3f} | {work[1]:.3f} |")
+        values = [*wall, *work, peak[name]]
+        print(f"| {name} | " + " | ".join(f"{value:.3f}" for value in values) + " |")
     if counts:
         total = counts.pop("<all samples>")
         print()
