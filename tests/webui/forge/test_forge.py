@@ -179,7 +179,7 @@ def test_hires_fix_in_chunks_joins_and_is_consistent(forge, measure):
     assert ratio < 0.5
 
 
-def test_interrupt_leaves_no_hooks_and_forge_as_it_was(forge, measure):
+def test_interrupt_and_an_exception_leave_no_hooks_and_forge_as_it_was(forge, measure):
     server = forge.zs2
     clean = hook_counts(server)
     reference = server.ok(txt2img_request(zs2_args(), seed=555))
@@ -209,6 +209,17 @@ def test_interrupt_leaves_no_hooks_and_forge_as_it_was(forge, measure):
     assert max_abs_diff(server.ok(off).frames, forge.baseline.ok(off).frames) == 0
     assert max_abs_diff(server.ok(txt2img_request(zs2_args(), seed=555)).frames, reference.frames) == 0
     assert hook_counts(server) == clean
+
+    # A ZS² run whose UNet raises at its second call.
+    failed = server.txt2img(
+        txt2img_request(zs2_args(), seed=558, alwayson_scripts={FAULT_TITLE: {"args": [True, 2]}})
+    )
+    assert failed.status == 500, failed.describe()
+    assert "injected failure at UNet call 2" in str(failed.body), failed.describe()
+    assert not server.hooks()["injector_hook_present"]
+    assert hook_counts(server) == clean
+    assert max_abs_diff(server.ok(off).frames, forge.baseline.ok(off).frames) == 0
+    assert max_abs_diff(server.ok(txt2img_request(zs2_args(), seed=555)).frames, reference.frames) == 0
 
 
 def test_an_attn1_replacement_by_another_extension_is_refused_before_sampling(forge, measure):
