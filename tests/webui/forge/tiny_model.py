@@ -17,9 +17,11 @@ model entry, first in the detection list, that matches only UNets with the tiny 
   tiny VAE config when the VAE state dict is the tiny one (any other VAE loads as before).
 
 All configs come from the builder's own constants and functions (``LAYOUTS``,
-``text_encoder_config``, ``model_config``, ``write_clip_folder``); the builder is found beside
-this extension's parent folders (``tests/webui/``) or at ``$ZS2_TINY_BUILDER``. Generated files go
-to ``<data dir>/zs2-tiny-model/``. Nothing is downloaded and no real checkpoint is affected.
+``text_encoder_config``, ``model_config``, ``write_clip_folder``); the builder is found in a parent
+folder of this file's real path (``tests/webui/``) or at ``$ZS2_TINY_BUILDER``. The Forge fixtures
+(``conftest.py``) link this file as ``<data dir>/extensions/zs2-tiny-model/scripts/zs2_tiny_model.py``;
+generated files go to ``<data dir>/zs2-tiny-model/``. Nothing is downloaded and no real checkpoint
+is affected.
 """
 
 from __future__ import annotations
