@@ -175,6 +175,8 @@ class TemporalMomentum:
 
         attn1 is called as ``attn1(x, context=None, ...)`` in ldm and sgm; a positional context is
         handled too. A given context (e.g. from ControlNet's reference mode) is mixed as it is.
+        Forge also passes ``value`` (None unless an attn1 patch set it, when ``to_v`` reads it instead
+        of the context): a given value is mixed the same way, on its own carried state.
         """
 
         def hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
@@ -184,7 +186,10 @@ class TemporalMomentum:
                 return (args[0], self.mix(layer, args[1]), *args[2:]), kwargs
             context = kwargs.get("context")
             x = args[0] if args else kwargs["x"]
-            return args, {**kwargs, "context": self.mix(layer, x if context is None else context)}
+            mixed = {**kwargs, "context": self.mix(layer, x if context is None else context)}
+            if kwargs.get("value") is not None:
+                mixed["value"] = self.mix(f"{layer}:value", kwargs["value"])
+            return args, mixed
 
         return hook
 

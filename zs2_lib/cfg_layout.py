@@ -1,4 +1,6 @@
-"""Which rows of A1111's CFG batch are which (stream, frame): the momentum layout of one evaluation.
+"""Which rows of a CFG batch are which (stream, frame): the momentum layout of one UNet call.
+
+A1111 (:func:`denoiser_layout`) and Forge (:func:`chunked_layout`) lay CFG batches out differently.
 
 A1111's ``CFGDenoiser.forward`` builds ``x_in`` as, for each image i of the batch, ``repeats[i]``
 cond rows (one per AND sub-prompt), then one uncond row per image, then, for InstructPix2Pix
@@ -10,6 +12,7 @@ temporal-momentum stream (DESIGN.md §1.2), so frames only ever attend to frames
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 
 from zs2_lib.attention import FrameLayout, Row
 
@@ -49,4 +52,60 @@ def denoiser_layout(
         rows += [((tag, "uncond"), f) for f in frames]
     if image_uncond:
         rows += [((tag, "image_uncond"), f) for f in frames]
+    return FrameLayout(tuple(rows))
+
+
+UNCOND = 1
+"""Forge's mark of an uncond chunk in ``transformer_options["cond_or_uncond"]`` (0 marks cond)."""
+
+
+@dataclass
+class ChunkCounter:
+    """How many cond and uncond chunks the UNet calls of one CFG evaluation have had so far.
+
+    Forge runs an evaluation's chunks in one UNet call or in several; the k-th cond chunk of an
+    evaluation is the same AND sub-prompt at every step, so ``(kind, k)`` names its stream.
+    """
+
+    cond: int = 0
+    uncond: int = 0
+
+    def take(self, mark: int) -> int:
+        """The ordinal of the next chunk of that kind, counted."""
+        if mark == UNCOND:
+            self.uncond += 1
+            return self.uncond - 1
+        self.cond += 1
+        return self.cond - 1
+
+
+def chunked_layout(
+    cond_or_uncond: Sequence[int],
+    frames: int,
+    *,
+    first_frame: int = 0,
+    counter: ChunkCounter | None = None,
+    tag: Hashable = (),
+) -> FrameLayout:
+    """The layout of one Forge UNet call: ``len(cond_or_uncond)`` chunks of ``frames`` rows each.
+
+    Forge (``calc_cond_uncond_batch``) stacks whole chunks, one per condition, each holding every
+    frame of the batch in order, and names each chunk's kind in ``cond_or_uncond``: usually
+    ``[1, 0]`` (uncond first), ``[1, 0, 0]`` with an AND prompt, ``[0]`` at CFG scale 1, or one
+    chunk per call when memory is short. Chunk k of a kind is stream ``(tag, kind, k)``, counted
+    across the calls of one evaluation by ``counter`` (a fresh one per evaluation).
+
+    Args:
+        cond_or_uncond: the chunks' kinds in row order (1 uncond, 0 cond).
+        frames: rows per chunk, i.e. the batch's frames.
+        first_frame: global index of the batch's first frame (chunks of a long video).
+        counter: the evaluation's chunk counter, shared by its UNet calls (None: this call alone).
+        tag: prepended to every stream key, as in :func:`denoiser_layout`.
+    """
+    counter = ChunkCounter() if counter is None else counter
+    rows: list[Row | None] = []
+    for mark in cond_or_uncond:
+        kind = "uncond" if mark == UNCOND else "cond"
+        key = (tag, kind, counter.take(mark))
+        rows += [(key, first_frame + i) for i in range(frames)]
     return FrameLayout(tuple(rows))

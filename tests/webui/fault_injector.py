@@ -14,6 +14,10 @@ of the ``zs2`` test server. It is not part of ZS² Video and is never imported b
   pre-hook also records each call of any UNet (``UNetModel``) as ``[id of the UNet object, forward
   pre-hooks on its attn1 modules]`` in ``unet_calls``, so a test can see which UNet object sampled
   (a refiner swaps it) and whether ZS² hooks sat on that very object; it goes with the UNet hook.
+* In a Forge, the UNet is ``sd_model.forge_objects.unet.model.diffusion_model``, and a fourth arg,
+  ``replace_attn1``, registers an attn1 replacement on the middle block for that generation (as
+  Forge's Self-Attention Guidance does) in ``process_before_every_sampling``; each call also
+  records its ``cond_or_uncond`` (``last_chunks``).
 * ``GET /zs2-fault/hooks`` reports how many forward (pre-)hooks sit on the current UNet and its
   submodules, the global module hooks, the CFG denoiser callbacks, the current UNet's ``id``
   (``unet_id``) and the injector's own state, so a test can see directly whether anything was left
@@ -25,6 +29,7 @@ import torch
 from modules import script_callbacks, scripts, shared
 
 TITLE = "ZS2 Fault Injector"
+UNET_CLASSES = ("UNetModel", "IntegratedUNet2DConditionModel")  # ldm/sgm and Forge Classic; Forge main
 MESSAGE = "ZS2 Fault Injector: injected failure at UNet call"
 
 _state = {
@@ -37,12 +42,14 @@ _state = {
     "close_calls": 0,
     "last_rows": [],
     "last_channels": [],
+    "last_chunks": [],
     "unet_calls": [],
 }
 
 
 def _unet():
-    return shared.sd_model.model.diffusion_model
+    forge = getattr(shared.sd_model, "forge_objects", None)  # Forge main and Forge Classic
+    return forge.unet.model.diffusion_model if forge is not None else shared.sd_model.model.diffusion_model
 
 
 def _attn1_pre_hooks(unet):
@@ -73,31 +80,43 @@ class ZS2FaultInjector(scripts.Script):
         enabled = gr.Checkbox(value=False, label="Raise in the UNet", elem_id=self.elem_id("enabled"))
         at_call = gr.Number(value=2, precision=0, label="Raise on UNet call", elem_id=self.elem_id("at_call"))
         trace = gr.Checkbox(value=False, label="Record UNet calls", elem_id=self.elem_id("trace"))
-        return [enabled, at_call, trace]
+        replace = gr.Checkbox(value=False, label="Replace attn1 (Forge)", elem_id=self.elem_id("replace"))
+        return [enabled, at_call, trace, replace]
+
+    def process_before_every_sampling(
+        self, p, enabled=False, at_call=2, trace=False, replace=False, *args, **kwargs
+    ):
+        if replace:
+            unet = p.sd_model.forge_objects.unet.clone()
+            unet.set_model_attn1_replace(_plain_attention, "middle", 0, 0)
+            p.sd_model.forge_objects.unet = unet
 
     def process(self, p, enabled=False, at_call=2, trace=False, *args):
         if not (enabled or trace):
             return
         _remove_hook()
         limit = int(at_call or 2) if enabled else 0
-        rows, channels = [], []
+        rows, channels, chunks = [], [], []
         _state["last_rows"] = rows
         _state["last_channels"] = channels
+        _state["last_chunks"] = chunks
         unet_calls = []
         _state["unet_calls"] = unet_calls
 
-        def hook(module, inputs):
-            rows.append(int(inputs[0].shape[0]) if inputs else -1)
-            channels.append(int(inputs[0].shape[1]) if inputs else -1)
+        def hook(module, inputs, kwargs):
+            x = inputs[0] if inputs else kwargs.get("x")
+            rows.append(int(x.shape[0]) if x is not None else -1)
+            channels.append(int(x.shape[1]) if x is not None else -1)
+            chunks.append(list((kwargs.get("transformer_options") or {}).get("cond_or_uncond") or []))
             if len(rows) == limit:
                 _state["raised"] += 1
                 raise RuntimeError(f"{MESSAGE} {limit}")
 
         def record_unet_call(module, inputs):
-            if type(module).__name__ == "UNetModel":
+            if type(module).__name__ in UNET_CLASSES:
                 unet_calls.append([id(module), _attn1_pre_hooks(module)])
 
-        _state["handle"] = _unet().register_forward_pre_hook(hook)
+        _state["handle"] = _unet().register_forward_pre_hook(hook, with_kwargs=True)
         if trace:
             _state["global_handle"] = torch.nn.modules.module.register_module_forward_pre_hook(
                 record_unet_call
@@ -117,6 +136,15 @@ class ZS2FaultInjector(scripts.Script):
     def postprocess(self, p, processed, *args):
         if _remove_hook():
             _state["removed_in_postprocess"] += 1
+
+
+def _plain_attention(q, k, v, extra_options):
+    """Self-attention of Forge's projected q, k, v ([batch, tokens, heads * dim]), as attn1 computes it."""
+    heads = extra_options["n_heads"]
+    b, tokens, inner = q.shape
+    q, k, v = (t.reshape(b, -1, heads, inner // heads).transpose(1, 2) for t in (q, k, v))
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    return out.transpose(1, 2).reshape(b, tokens, inner)
 
 
 def _hook_report():

@@ -47,6 +47,13 @@ LAUNCH_ARGS = (
     "full",
 )
 
+FORGE_LAUNCH_ARGS = (
+    *LAUNCH_ARGS[: LAUNCH_ARGS.index("--use-cpu")],
+    "--always-cpu",
+    "--all-in-fp32",
+)
+"""Forge main and Forge Classic take A1111's start flags but their own for CPU and fp32."""
+
 # A small request: the tiny checkpoint makes 64x64 images (8x8 latents) in well under a second.
 BASE_REQUEST: dict[str, Any] = {
     "prompt": "a red fox running through fresh snow, cinematic",
@@ -205,7 +212,7 @@ class Result:
 
 @dataclass
 class WebuiServer:
-    """One A1111 started headless (API only, CPU, tiny checkpoint) in its own process group."""
+    """One A1111 or Forge started headless (API only, CPU, tiny checkpoint) in its own process group."""
 
     name: str
     webui: Path
@@ -213,6 +220,8 @@ class WebuiServer:
     data_dir: Path
     extra_args: tuple[str, ...] = ()
     ckpt: Path | None = None  # default: the webui's tiny.safetensors
+    launch_args: tuple[str, ...] = LAUNCH_ARGS
+    ready_line: str | None = "Model loaded"  # None: ready when the API answers (Forge loads lazily)
     port: int = 0
     process: subprocess.Popen | None = None
     log_path: Path | None = None
@@ -233,7 +242,7 @@ class WebuiServer:
         return [
             self.python,
             "launch.py",
-            *LAUNCH_ARGS,
+            *self.launch_args,
             "--port",
             str(self.port),
             "--server-name",
@@ -280,7 +289,7 @@ class WebuiServer:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
-        """Block until the log says "Model loaded" and the API answers; raise RuntimeError otherwise."""
+        """Block until the log says ``ready_line`` and the API answers; raise RuntimeError otherwise."""
         assert self.process is not None
         deadline = self.started_at + timeout
         while True:
@@ -290,7 +299,7 @@ class WebuiServer:
                     f"webui server {self.name!r} exited with code {code} during start; "
                     f"log {self.log_path}, last lines:\n{self.log_tail()}"
                 )
-            if "Model loaded" in self.log_text():
+            if self.ready_line is None or self.ready_line in self.log_text():
                 try:
                     status, _ = http("GET", f"{self.url}/sdapi/v1/sd-models", timeout=5)
                 except OSError:

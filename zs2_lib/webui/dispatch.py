@@ -17,22 +17,21 @@ from zs2_lib.names import FRAME_INFOTEXT_KEY, INFOTEXT_KEY, PREFIX, console
 from zs2_lib.params import ParamError
 from zs2_lib.script_args import params_from_args, wants_enabled
 from zs2_lib.video import VideoDependencyError, require_encoders
-from zs2_lib.webui import output
+from zs2_lib.webui import compat, output
 from zs2_lib.webui.errors import RequestError
 from zs2_lib.webui.features import img2img
 from zs2_lib.webui.features.batch_plan import BatchPlan
 from zs2_lib.webui.features.controlnet import ControlNetFrames
 from zs2_lib.webui.features.frames import Frames
-from zs2_lib.webui.features.momentum import Momentum
 from zs2_lib.webui.features.noise import InitialNoise
 from zs2_lib.webui.features.prompt_travel import PromptTravel
 from zs2_lib.webui.features.refusal import Refusal
 from zs2_lib.webui.features.sde import BrownianNoise
-from zs2_lib.webui.host import A1111
+from zs2_lib.webui.forge import webui_host
 from zs2_lib.webui.run import Feature, Run, active_runs, finish_stale_runs, run_of
 from zs2_lib.webui.settings import OFFLOAD_OPTION, add_settings, over_caps
 
-HOST = A1111()
+HOST = webui_host()
 
 
 def video_features(host: Any) -> list[Feature]:
@@ -40,7 +39,7 @@ def video_features(host: Any) -> list[Feature]:
     return [
         BatchPlan(),
         InitialNoise(),  # before BrownianNoise: the hires pass's p.rng must be in place
-        Momentum(offload=bool(host.option(OFFLOAD_OPTION, True))),
+        host.momentum(offload=bool(host.option(OFFLOAD_OPTION, True))),
         BrownianNoise(),
         ControlNetFrames(),  # after InitialNoise: its refusal wraps the chunk's p.rng
         Frames(),
@@ -175,7 +174,11 @@ def _on_cfg_denoised(params: script_callbacks.CFGDenoisedParams) -> None:
 
 
 def register_callbacks() -> None:
-    """Register the module-level callbacks once (A1111 clears all callbacks on script reload)."""
+    """Register the module-level callbacks once (A1111 clears all callbacks on script reload).
+
+    Named where the webui names callbacks (A1111, Forge main); Forge Classic's take no name.
+    """
+    named = {"name": "zs2_video"} if compat.callback_names(script_callbacks) else {}
     for register, callback in (
         (script_callbacks.on_cfg_denoiser, _on_cfg_denoiser),
         (script_callbacks.on_cfg_denoised, _on_cfg_denoised),
@@ -183,4 +186,4 @@ def register_callbacks() -> None:
         (script_callbacks.on_ui_settings, add_settings),
     ):
         script_callbacks.remove_callbacks_for_function(callback)
-        register(callback, name="zs2_video")
+        register(callback, **named)

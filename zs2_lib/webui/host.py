@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from modules import rng, sd_samplers, shared
 
+from zs2_lib.webui.features.momentum import Momentum
+
 MISSING = object()
 """A setting with no stored value (its default applies)."""
 
@@ -29,6 +31,10 @@ class A1111:
     def is_edit_model(self) -> bool:
         """An InstructPix2Pix model, whose CFG batch has an image-uncond block."""
         return shared.sd_model.cond_stage_key == "edit"
+
+    def momentum(self, *, offload: bool) -> Momentum:
+        """The momentum feature that reads this webui's CFG batch layout."""
+        return Momentum(offload=offload)
 
     def cut_short(self) -> str | None:
         """ "Interrupt" or "Skip" if the user pressed it during the current batch, else None."""

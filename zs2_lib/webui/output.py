@@ -224,10 +224,26 @@ def _with_video_info(cls: type) -> type:
     if cls not in _CLASSES:
 
         def js(self: Any) -> str:
-            info = json.loads(cls.js(self))
+            info = json.loads(_host_js(cls, self))
             info[API_KEY] = self.zs2_collected.videos
             info[REPORT_KEY] = self.zs2_collected.report
             return json.dumps(info)
 
         _CLASSES[cls] = type(cls.__name__, (cls, _VideoInfo), {"js": js, "__module__": cls.__module__})
     return _CLASSES[cls]
+
+
+def _host_js(cls: type, processed: Any) -> str:
+    """The host's own ``js``, with the infotext's callables (ZS²'s per-frame seeds) shown as null.
+
+    A1111 and Forge main serialise a callable in ``extra_generation_params`` as null; Forge Classic's
+    ``js`` has no such default and would raise, so it is given a copy without them.
+    """
+    params = getattr(processed, "extra_generation_params", None)
+    if not isinstance(params, dict) or not any(callable(value) for value in params.values()):
+        return cls.js(processed)
+    processed.extra_generation_params = {k: None if callable(v) else v for k, v in params.items()}
+    try:
+        return cls.js(processed)
+    finally:
+        processed.extra_generation_params = params

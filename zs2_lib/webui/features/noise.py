@@ -36,6 +36,8 @@ class InitialNoise(Feature):
         """Hires fix: its fresh noise follows the same dependency chain, edited in place."""
         if not getattr(run.p, "is_hr_pass", False):
             return
+        if run.p.rng is self._pass(hires=True).last:
+            return  # Forge main announces its hires pass twice, with the same noise: chained already
         rng = self._pass(hires=True).rng(run.p.rng, run, run.position.first_frame)
         noise.copy_(rng.start(noise.clone()))
         run.set_attribute(run.p, "rng", rng)
@@ -57,6 +59,11 @@ class PassNoise:
         self.state: torch.Tensor | None = None
         self.step_state: dict[Hashable, torch.Tensor] = {}
         self._last: VideoNoiseRNG | None = None
+
+    @property
+    def last(self) -> VideoNoiseRNG | None:
+        """The RNG of this pass's latest chunk."""
+        return self._last
 
     def rng(self, base: Any, run: Run, first_frame: int) -> VideoNoiseRNG:
         """A new RNG for this pass of the next chunk, chained to the previous chunk's.
