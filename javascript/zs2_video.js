@@ -79,7 +79,7 @@
 
     function heading(video) {
         var report = video.report || {};
-        var text = "ZS² Video " + (video.video + 1) + " · seed " + video.seed;
+        var text = "ZS² Video: video " + video.video + " · seed " + video.seed;
         if (report.frames !== undefined) {
             text += " · " + report.frames + " frames at " + report.fps + " fps";
             if (report.interpolate > 1) {
@@ -146,7 +146,7 @@
         }
         var folder = gradioApp().getElementById("script_" + tab + "_zs2_video_open_folder");
         if (folder) {
-            var open = element("button", {className: "zs2-open-folder", type: "button"}, "📂 Open folder");
+            var open = element("button", {className: "zs2-open-folder", type: "button"}, "Open folder");
             open.addEventListener("click", function () {
                 folder.click();
             });

@@ -213,6 +213,7 @@ class WebuiServer:
     data_dir: Path
     extra_args: tuple[str, ...] = ()
     ckpt: Path | None = None  # default: the webui's tiny.safetensors
+    ui: bool = False  # the full page too (browser tests); otherwise API only (--nowebui)
     port: int = 0
     process: subprocess.Popen | None = None
     log_path: Path | None = None
@@ -233,7 +234,7 @@ class WebuiServer:
         return [
             self.python,
             "launch.py",
-            *LAUNCH_ARGS,
+            *(arg for arg in LAUNCH_ARGS if not (self.ui and arg == "--nowebui")),
             "--port",
             str(self.port),
             "--server-name",

@@ -93,8 +93,10 @@ def _given_names(args: Sequence[Any]) -> frozenset[str]:
 
 
 def _refuse(p: Any, error: RequestError) -> None:
+    """Refuse the run: an API client gets the error's status code, the page the message (no traceback)."""
     print(error.detail)
-    Run(p, HOST, [Refusal(error)]).start()
+    page = not getattr(p, "is_api", False)
+    Run(p, HOST, [Refusal(error, error.detail, quietly=page)]).start()
 
 
 def process(p: Any) -> None:
