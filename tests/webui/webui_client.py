@@ -291,7 +291,10 @@ class WebuiServer:
                     f"webui server {self.name!r} exited with code {code} during start; "
                     f"log {self.log_path}, last lines:\n{self.log_tail()}"
                 )
-            if "Model loaded" in self.log_text():
+            log = self.log_text()
+            # with the page, gradio serves before A1111 adds its API: a request then would make A1111's
+            # own start fail ("Cannot add middleware after an application has started")
+            if "Model loaded" in log and (not self.ui or "Startup time:" in log):
                 try:
                     status, _ = http("GET", f"{self.url}/sdapi/v1/sd-models", timeout=5)
                 except OSError:

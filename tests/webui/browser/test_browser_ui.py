@@ -280,10 +280,12 @@ def test_send_to_img2img_fills_its_video_input_and_img2img_plays_its_result(ran:
 # interrupt and spare frames --------------------------------------------------------------------
 
 
-def _interrupt_during_chunk(ui: Page, chunk: int) -> str:
-    """Generate and click Interrupt once chunk ``chunk`` (0-based) is sampling; returns the results' text."""
+def _interrupt_during_chunk(ui: Page, chunk: int, at_once: bool) -> str:
+    """Generate and click Interrupt once chunk ``chunk`` (0-based) is sampling; returns the results' text.
+
+    A1111's first click stops after the current batch (chunk); ``at_once`` clicks again ("Interrupting...",
+    which stops at once), so the chunk is cut short mid-sampling."""
     page, server = ui.page, ui.server
-    shown: dict[str, str] = {}
     before = below_results(page)
     page.locator("#txt2img_generate").click()
     deadline = time.monotonic() + 240
@@ -294,24 +296,28 @@ def _interrupt_during_chunk(ui: Page, chunk: int) -> str:
             break
         time.sleep(0.05)
     page.locator("#txt2img_interrupt").click()
+    if at_once:
+        page.locator("#txt2img_interrupting").click()
     page.wait_for_function(
         "([s, b]) => { const l = [...document.querySelectorAll(s)].pop(); "
         "return l && l.innerText !== b && l.innerText.includes('Time taken'); }",
         arg=["#html_log_txt2img", before],
         timeout=300_000,
     )
-    shown["text"] = below_results(page)
-    return shown["text"]
+    return below_results(page)
 
 
-def test_after_interrupt_the_results_say_the_video_is_shorter_and_the_gallery_matches_it(ui: Page) -> None:
+@pytest.mark.parametrize("at_once", [False, True], ids=["after-the-chunk", "at-once"])
+def test_after_interrupt_the_results_say_the_video_is_shorter_and_the_gallery_matches_it(
+    ui: Page, at_once: bool
+) -> None:
     page = ui.page
     enable(page)
     type_into(page, sel("frames") + " input", 24)
-    type_into(page, "#txt2img_steps input[type=number]", 12)
+    type_into(page, "#txt2img_steps input[type=number]", 16)
     open_advanced(page)
     type_into(page, sel("chunk") + " input[type=number]", 4)
-    shown = _interrupt_during_chunk(ui, 2)
+    shown = _interrupt_during_chunk(ui, 2, at_once)
     match = re.search(r"video 0: (\d+) of 24 frames: Interrupt", shown)
     assert match, shown
     kept = int(match.group(1))
@@ -319,10 +325,13 @@ def test_after_interrupt_the_results_say_the_video_is_shorter_and_the_gallery_ma
     assert 0 < kept < 24
     note = page.locator("#txt2img_zs2_video_panel .zs2-note").inner_text()
     assert note.startswith(f"Shorter than asked: {kept} of 24 frames. Interrupt")
-    if "during chunk" in shown:  # the cut chunk's half-denoised frames were returned: not shown
+    if at_once:  # the cut chunk's half-denoised frames, which A1111 returns, are not shown
+        assert f"Interrupt during chunk {kept // 4 + 1} of 6" in shown, shown
         assert "4 image(s) not in the video are left out of the gallery" in shown, shown
-    assert gallery_count(page) == kept  # the cut chunk's half-denoised frames are not shown
-    ui.screenshot("interrupted", page.locator("#txt2img_results"))
+    assert gallery_count(page) == kept
+    ui.screenshot(
+        f"interrupted-{'at-once' if at_once else 'after-the-chunk'}", page.locator("#txt2img_results")
+    )
     no_js_errors(ui)
 
 
