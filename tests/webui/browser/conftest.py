@@ -91,6 +91,11 @@ class Page:
         path = Path(folder) / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         (locator or self.page).screenshot(path=str(path))
+        from PIL import Image
+
+        with Image.open(path) as shot:  # a small PNG for docs/: 64 colours
+            small = shot.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
+        small.save(path, optimize=True)
         return path
 
 

@@ -52,6 +52,9 @@ class Refusal(Feature):
         def refuse(*args: Any, **kwargs: Any) -> NoReturn:
             raise self.error
 
+        if not self.quietly:
+            run.set_attribute(run.p, "get_token_merging_ratio", refuse)
+            return
         original = run.p.get_token_merging_ratio
 
         def stop(*args: Any, **kwargs: Any) -> Any:
@@ -59,7 +62,7 @@ class Refusal(Feature):
             run.set_attribute(run.host.job_state(), "interrupted", True)
             return original(*args, **kwargs)
 
-        run.set_attribute(run.p, "get_token_merging_ratio", stop if self.quietly else refuse)
+        run.set_attribute(run.p, "get_token_merging_ratio", stop)
 
     def batch(self, run: Run) -> None:
         run.set_attribute(run.p, "rng", RefusingRNG(run.p.rng, self.error))
