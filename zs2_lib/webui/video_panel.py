@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 from modules import shared, util
 
-from zs2_lib.names import OUTPUT_FOLDER
+from zs2_lib.names import OUTPUT_FOLDER, PREFIX, console
 
 HIDDEN_CLASS = "zs2-hidden"
 
@@ -28,10 +28,16 @@ def output_folder(img2img: bool) -> Path:
 
 
 def open_output_folder(img2img: bool) -> None:
-    """Open the tab's video folder in the server's file manager, unless folders are hidden."""
+    """Open the tab's video folder in the server's file manager, unless folders are hidden; a server
+    without a file manager (no ``xdg-open``) gets a warning in the page, not an error."""
     if getattr(shared.cmd_opts, "hide_ui_dir_config", False):
         return
-    util.open_folder(str(output_folder(img2img)))
+    folder = output_folder(img2img)
+    console(f"opening the video folder {folder}")
+    try:
+        util.open_folder(str(folder))
+    except OSError as error:
+        gr.Warning(f"{PREFIX} the server cannot open {folder.name}/ in a file manager: {error}")
 
 
 def build(elem_id: Any, img2img: bool) -> gr.Button | None:

@@ -217,6 +217,19 @@ def test_the_video_comes_first_labelled_at_a_readable_size_with_download_links(r
     no_js_errors(ui)
 
 
+def test_open_folder_asks_the_server_to_open_the_tabs_video_folder(ran: Any) -> None:
+    ui, _ = ran
+    mark = len(ui.server.log_text())
+    ui.page.locator("#txt2img_zs2_video_panel button.zs2-open-folder").click()
+    ui.page.wait_for_function("() => true")
+    deadline = time.monotonic() + 30
+    while "opening the video folder" not in log_since(ui.server, mark) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    folder = ui.server.data_dir / "outputs" / "txt2img-images" / "zs2"
+    assert f"ZS² Video: opening the video folder {folder}" in log_since(ui.server, mark)
+    no_js_errors(ui)
+
+
 def test_the_served_mp4_of_an_interpolated_run_has_2f_minus_1_frames(ran: Any, tmp_path: Path) -> None:
     ui, _ = ran
     page = ui.page
