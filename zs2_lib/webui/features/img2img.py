@@ -92,6 +92,11 @@ def is_img2img(p: Any) -> bool:
     return hasattr(p, "init_images") and hasattr(p, "denoising_strength")
 
 
+def _called(name: str) -> str:
+    """How messages name a field: as labelled, then its API name (``Video input (video)``)."""
+    return FIELD_BY_NAME[name].called
+
+
 def resolve(p: Any, params: ZS2Params, given: frozenset[str]) -> tuple[ZS2Params, InitFrames]:
     """The source frames of an img2img run, and the params with the video's frame count and fps.
 
@@ -252,8 +257,3 @@ class Img2ImgFrames(Feature):
 
     def carried(self) -> list[torch.Tensor]:
         return []
-
-
-def _called(name: str) -> str:
-    """How messages name a field: as labelled, then its API name (``Video input (video)``)."""
-    return FIELD_BY_NAME[name].called
