@@ -174,7 +174,9 @@ def test_one_init_image_serves_every_frame_and_keeps_the_frames_setting() -> Non
 
 def test_a_frames_value_given_by_the_request_must_match_the_init_images() -> None:
     p = FakeImg2Img([frame(k) for k in range(4)])
-    with pytest.raises(ParamError, match=r"ZS² Video: frames: 16 disagrees with the 4 frames of init_images"):
+    with pytest.raises(
+        ParamError, match=r"ZS² Video: Frames \(frames\): 16 disagrees with the 4 frames of init_images"
+    ):
         resolve(p, ZS2Params(enabled=True), frozenset({"frames"}))
     assert resolve(p, ZS2Params(enabled=True), frozenset())[0].frames == 4  # left out, or from the UI
 
@@ -183,10 +185,12 @@ def test_a_mask_with_a_mask_video_and_two_sources_are_refused_naming_the_field(t
     masked = FakeImg2Img([frame(1)])
     masked.image_mask = frame(255)
     assert resolve(masked, ZS2Params(enabled=True, frames=3), frozenset())[0].frames == 3  # one mask: fine
-    with pytest.raises(ParamError, match='ZS² Video: mask_video: "mask_video and mask" both give masks'):
+    with pytest.raises(
+        ParamError, match=r'ZS² Video: Mask video \(mask_video\): "mask_video and mask" both give masks'
+    ):
         resolve(masked, ZS2Params(enabled=True, mask_video=str(tmp_path)), frozenset())
     both = FakeImg2Img([frame(1), frame(2)])
-    with pytest.raises(ParamError, match="ZS² Video: video: "):
+    with pytest.raises(ParamError, match=r"ZS² Video: Video input \(video\): "):
         resolve(both, ZS2Params(enabled=True, video=str(tmp_path)), frozenset())
 
 
@@ -198,9 +202,13 @@ def test_a_mask_video_gives_mask_k_to_frame_k_with_the_sources_start_and_step(tm
     assert params.frames == 3
     assert [int(mask[0, 0, 0]) for mask in source.masks] == [20, 30, 40]
     assert [np.asarray(mask)[0, 0, 0] for mask in source.mask_chunk(2, 3)] == [40, 40, 40]
-    with pytest.raises(ParamError, match=r"ZS² Video: mask_video: 2 masks are fewer than the 3 frames"):
+    with pytest.raises(
+        ParamError, match=r"ZS² Video: Mask video \(mask_video\): 2 masks are fewer than the 3 frames"
+    ):
         resolve(p, ZS2Params(enabled=True, mask_video=str(tmp_path), video_start=6), frozenset())
-    with pytest.raises(ParamError, match=r"ZS² Video: mask_video: \S*missing\" is no file or folder"):
+    with pytest.raises(
+        ParamError, match=r"ZS² Video: Mask video \(mask_video\): \S*missing\" is no file or folder"
+    ):
         resolve(p, ZS2Params(enabled=True, mask_video=str(tmp_path / "missing")), frozenset())
 
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from tests.test_video import read_ffmpeg, read_pillow
-from zs2_lib.interpolation import frame_count, interpolate
+from zs2_lib.interpolation import factor_for, frame_count, interpolate
 from zs2_lib.params import ZS2Params
 from zs2_lib.video import sequence_for_loop, write_videos
 
@@ -109,8 +109,27 @@ def test_a_static_video_stays_bit_identical() -> None:
 def test_factor_one_returns_the_frames_and_a_bad_factor_is_named() -> None:
     frames = moving_disc(3, 4)
     assert interpolate(frames, 1) is frames
-    with pytest.raises(ValueError, match="interpolate: 3 is not one of 1, 2, 4"):
-        interpolate(frames, 3)
+    with pytest.raises(ValueError, match="interpolate: 9 is not a whole number from 1 to 8"):
+        interpolate(frames, 9)
+    assert len(interpolate(frames, 3, loop="once")) == frame_count(3, 3, "once") == 7  # a target FPS's ×3
+
+
+@pytest.mark.parametrize(
+    ("fps", "interpolate_setting", "target", "factor"),
+    [
+        (8, 2, 0, 2),
+        (8, 1, 24, 3),
+        (8, 1, 30, 4),
+        (12, 1, 30, 3),
+        (24, 1, 25, 1),
+        (8, 4, 16, 2),
+        (1, 1, 60, 8),
+    ],
+)
+def test_a_target_fps_picks_the_nearest_whole_factor_and_zero_keeps_the_setting(
+    fps: float, interpolate_setting: int, target: float, factor: int
+) -> None:
+    assert factor_for(fps, interpolate_setting, target) == factor
 
 
 @pytest.mark.parametrize(

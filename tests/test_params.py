@@ -192,7 +192,7 @@ def test_errors_name_the_control_as_labelled_with_its_own_example_and_range() ->
     with pytest.raises(ParamError) as error:
         ZS2Params(mu=2)
     assert str(error.value) == (
-        "ZS² Video: Temporal momentum μ (mu): 2 is out of range "
+        "ZS² Video: Consistency μ (mu): 2 is out of range "
         '(accepted: a number or keyframes like "0:0.98, 16:0.9", values 0 to 1)'
     )
     with pytest.raises(ParamError) as error:
@@ -307,6 +307,7 @@ def test_defaults() -> None:
         "mask_video": "",
         "interpolate": 1,
         "interpolator": "opencv",
+        "target_fps": 0.0,
     }
     assert params.lambda_ == Schedule.constant(0.01)
     assert params.formats == ("mp4", "gif")
@@ -467,6 +468,7 @@ BAD_VALUES: dict[str, list[object]] = {
     "mask_video": [3, b"masks.mp4", ["a.mp4"], True],
     "interpolate": [0, 3, 8, 2.5, "x", True, None],
     "interpolator": ["rife", "", None, 1],
+    "target_fps": [-1, 241, "fast", None, True, float("nan")],
 }
 INVALID = [(name, value) for name, values in BAD_VALUES.items() for value in values]
 
@@ -546,7 +548,8 @@ def test_infotext_example() -> None:
         "frames=16; fps=8; lambda=0:0.01, 16:0.05; mu=0.98; noise_model=dependency; alpha=0.9; "
         "search=10; solver=exact; debias=true; formats=mp4,gif; loop=loop; chunk=16; step_noise=dependent; "
         "video=; video_start=0; video_frames=0; video_step=1; keep_audio=true; init_encoding=sample; "
-        "hold_last=false; control_momentum=false; mask_video=; interpolate=1; interpolator=opencv"
+        "hold_last=false; control_momentum=false; mask_video=; interpolate=1; interpolator=opencv; "
+        "target_fps=0"
     )
 
 

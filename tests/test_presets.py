@@ -99,7 +99,7 @@ def test_a_bad_preset_name_is_refused_and_nothing_is_written(tmp_path: Path, nam
 
 
 def test_invalid_settings_are_refused_by_name_and_nothing_is_written(tmp_path: Path) -> None:
-    message = r"preset 'x' not saved: Temporal momentum μ \(mu\): 2 is out of range \(accepted: .*0 to 1\)"
+    message = r"preset 'x' not saved: Consistency μ \(mu\): 2 is out of range \(accepted: .*0 to 1\)"
     with pytest.raises(PresetError, match=message):
         save("x", {"mu": 2}, user=tmp_path)
     assert list(tmp_path.iterdir()) == []

@@ -278,6 +278,41 @@ def test_a_refusal_run_refuses_at_the_first_draw_and_leaves_nothing() -> None:
     assert leftovers(p, before, FakeHost()) == []
 
 
+def test_a_page_refusal_says_its_message_stops_the_batches_and_restores_the_flag_without_raising() -> None:
+    """The page's refusal raises nothing (A1111's UI would print a traceback): a comment and the stop flag."""
+
+    class Job:
+        interrupted = False
+
+    class Host(FakeHost):
+        job = Job()
+
+        def job_state(self) -> Job:
+            return self.job
+
+    class Page(FakeProcessing):
+        def __init__(self) -> None:
+            super().__init__()
+            self.comments: dict[str, int] = {}
+
+        def comment(self, text: str) -> None:
+            self.comments[text] = 1
+
+        def get_token_merging_ratio(self) -> float:
+            return self.token_merging_ratio
+
+    p, host = Page(), Host()
+    message = "ZS² Video: Frames (frames): 0 is out of range (accepted range 1 to 4096)"
+    run = Run(p, host, [Refusal(ValueError(message), message, quietly=True)])
+    run.start()
+    assert p.get_token_merging_ratio() == 0.3  # the host's own value: no exception
+    assert list(p.comments) == [message]
+    assert host.job.interrupted is True  # process_images makes no batch
+    p.close()
+    assert host.job.interrupted is False
+    assert "get_token_merging_ratio" not in vars(p)
+
+
 def test_a_wrapper_set_on_top_of_ours_stays_and_still_finishes_the_run() -> None:
     """Another script that wraps ``p.close`` after us keeps its wrapper; ours is gone underneath."""
     p = FakeProcessing()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -15,7 +16,7 @@ from PIL import Image
 from tests.test_video import MAE_BOUND, mae, make_frames
 from tests.video_writers import write_video
 from zs2_lib.audio import carry_audio, has_audio
-from zs2_lib.params import ParamError
+from zs2_lib.params import FIELD_BY_NAME, ParamError
 from zs2_lib.video_input import read_data, read_frames, resolve_source
 
 COUNT = 12
@@ -103,7 +104,7 @@ def test_a_range_outside_the_video_is_refused_naming_the_field(
     tmp_path: Path, kwargs: dict, field: str
 ) -> None:
     folder = write_folder(make_frames(COUNT, 8, 8), tmp_path / "f")
-    with pytest.raises(ParamError, match=f"ZS² Video: {field}: "):
+    with pytest.raises(ParamError, match=re.escape(f"ZS² Video: {FIELD_BY_NAME[field].called}: ")):
         read_frames(folder, **kwargs)
 
 
@@ -118,7 +119,7 @@ def test_unreadable_empty_missing_and_mixed_sources_are_refused_naming_video(tmp
         (tmp_path / "missing.mp4", "is no file or folder"),
         (mixed, "mixed sizes"),
     ]:
-        with pytest.raises(ParamError, match=f"ZS² Video: video: .*{problem}"):
+        with pytest.raises(ParamError, match=rf"ZS² Video: Video input \(video\): .*{problem}"):
             read_frames(source)
 
 
@@ -133,7 +134,7 @@ def test_a_base64_video_is_read_like_its_file_and_a_path_is_used_as_it_is(tmp_pa
     )
     assert data_url.path.read_bytes() == path.read_bytes()
     assert resolve_source(str(path)) == type(resolved)(path, temporary=False, name="clip.webm")
-    with pytest.raises(ParamError, match="ZS² Video: video: "):
+    with pytest.raises(ParamError, match=r"ZS² Video: Video input \(video\): "):
         resolve_source("no/such/clip.mp4")
 
 
@@ -154,7 +155,7 @@ def test_bytes_read_like_their_file_and_a_still_image_is_one_frame(
     Image.fromarray(frames[3]).save(still)
     np.testing.assert_array_equal(read_frames(still).frames, frames[3:4])
     np.testing.assert_array_equal(read_data(still.read_bytes()).frames, frames[3:4])
-    with pytest.raises(ParamError, match=r"ZS² Video: video: .*cannot be"):
+    with pytest.raises(ParamError, match=r"ZS² Video: Video input \(video\): .*cannot be"):
         read_data(b"neither an image nor a video")
     assert not list(scratch.iterdir())  # the temporary files are gone
 

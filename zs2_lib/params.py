@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from zs2_lib.fields import Field, fields_of, param
-from zs2_lib.interpolation import FACTORS, INTERPOLATORS
+from zs2_lib.interpolation import FACTORS, INTERPOLATORS, MAX_FACTOR
 from zs2_lib.noise import NOISE_MODELS, SOLVERS
 from zs2_lib.schedule import Schedule
 from zs2_lib.values import ERROR_PREFIX, ParamError, error, format_number, quote
@@ -65,11 +65,11 @@ class ZS2Params:
     frames: int = param(
         "int",
         label="Frames",
-        help="Frames in the video: 8 to 32 for a clip, hundreds for a long video (made in chunks).",
+        help="Frames in the video: 8 to 32 for a clip, hundreds for a long video (made in chunks); the "
+        "server's setting zs2_max_frames (default 1024) caps it.",
         default=16,
         low=1,
         high=4096,
-        slider=(1, 1024, 1),
     )
     fps: float = param(
         "float",
@@ -82,8 +82,9 @@ class ZS2Params:
     )
     lambda_: Schedule = param(
         "schedule",
-        label="Noise dependency λ",
-        help="Dependency-noise strength per frame: near 0 keeps the noise almost static, 0.01 to 0.25 is "
+        label="Motion λ",
+        help="How much each frame moves from the previous one (dependency-noise strength): near 0 keeps "
+        "the noise almost static, 0.01 to 0.25 is "
         'typical, about 1.6 and above makes frames independent. A number or keyframes "0:0.01, 16:0.05".',
         default="0.01",
         low=0,
@@ -92,8 +93,9 @@ class ZS2Params:
     )
     mu: Schedule = param(
         "schedule",
-        label="Temporal momentum μ",
-        help="Momentum of self-attention keys and values across frames: 0 is plain self-attention, 1 "
+        label="Consistency μ",
+        help="How much frames keep the first frames' look (momentum of self-attention keys and values across "
+        "frames): 0 is plain self-attention, 1 "
         'attends to frame 1 only, 0.9 to 0.98 is typical. A number or keyframes "0:0.98, 16:0.9".',
         default="0.98",
         low=0,
@@ -278,6 +280,16 @@ class ZS2Params:
         "no weights, no download).",
         default="opencv",
         choices=INTERPOLATORS,
+    )
+    target_fps: float = param(
+        "float",
+        label="Target FPS",
+        help="Frame rate wanted for the encoded videos: sets the interpolation factor to the whole number "
+        f"nearest Target FPS / FPS (up to {MAX_FACTOR}), the videos play at FPS × factor. 0 is off "
+        "(Interpolation sets the factor).",
+        default=0.0,
+        low=0,
+        high=240,
     )
 
     def __post_init__(self) -> None:

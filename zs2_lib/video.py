@@ -94,7 +94,7 @@ def write_videos(
         fps: frames per second, > 0.
         loop: one of :data:`LOOP_MODES`.
         comment: text stored in the metadata of the formats that support it, or None.
-        interpolate: 1, 2 or 4: the encoded formats (not ``"png"``) get the frames with
+        interpolate: 1 to 8 (the setting: 1, 2, 4): the encoded formats (not ``"png"``) get the frames with
             ``interpolate - 1`` in-between frames after each (:mod:`zs2_lib.interpolation`, the
             last→first transition too with ``"loop"``) at ``interpolate · fps``.
         interpolator: one of :data:`zs2_lib.interpolation.INTERPOLATORS`.

@@ -8,8 +8,9 @@ and keeps the frames ``start``, ``start + step``, ... (``count`` of them, or to 
 path, or a base64 video, optionally a ``data:`` URL) into a file. The one reader of videos: img2img's
 source and ControlNet's control videos (``zs2_lib.control_frames``) both read through it.
 
-Every problem raises :class:`~zs2_lib.values.ParamError` naming the field (``video``,
-``video_start``, ``video_frames``), so a caller can refuse the request before sampling.
+Every problem raises :class:`~zs2_lib.values.ParamError` naming the field as labelled (``Video
+input (video)``, ``Start frame (video_start)``, ``Frame count (video_frames)``), so a caller can
+refuse the request before sampling.
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageSequence
 
+from zs2_lib.params import FIELD_BY_NAME
 from zs2_lib.values import ParamError, error
 
 FFMPEG_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v")
 PILLOW_SUFFIXES = (".gif", ".webp", ".png", ".jpg", ".jpeg", ".bmp")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 ACCEPTED = "accepted: an MP4, WebM, MOV, MKV, AVI, GIF or WebP file or a folder of PNG/JPEG/WebP/BMP frames"
+VIDEO, START, COUNT = (FIELD_BY_NAME[name].called for name in ("video", "video_start", "video_frames"))
+"""How messages name the source and its range: as labelled, with the API name (``Video input (video)``)."""
 _DATA_URL = re.compile(r"^data:[^,]*;base64,", re.IGNORECASE)
 _BASE64 = re.compile(r"^[A-Za-z0-9+/\s]+=*\s*$")
 
@@ -93,7 +97,7 @@ def read_frames(
     path = Path(source)
     _check_range(start, count, step, limit)
     if not path.exists():
-        raise error("video", str(source), "is no file or folder on the server", ACCEPTED)
+        raise error(VIDEO, str(source), "is no file or folder on the server", ACCEPTED)
     if path.is_dir():
         frames_iter, fps = _folder_frames(path), None
     elif path.suffix.lower() in PILLOW_SUFFIXES:
@@ -129,11 +133,9 @@ def read_data(data: bytes, *, limit: int = 4096, name: str = "uploaded") -> Vide
 
 def _check_range(start: int, count: int | None, step: int, limit: int) -> None:
     if start < 0 or step < 1 or (count is not None and count < 1):
-        raise error(
-            "video_start", (start, count, step), "is not a valid range", "start ≥ 0, count ≥ 1, step ≥ 1"
-        )
+        raise error(START, (start, count, step), "is not a valid range", "start ≥ 0, count ≥ 1, step ≥ 1")
     if count is not None and count > limit:
-        raise error("video_frames", count, "is more than the server allows", f"accepted: at most {limit}")
+        raise error(COUNT, count, "is more than the server allows", f"accepted: at most {limit}")
 
 
 def _select(
@@ -156,12 +158,10 @@ def _select(
         total = index + 1
         if index >= start and (index - start) % step == 0:
             if len(selected) >= limit:
-                raise error(
-                    "video_frames", f"more than {limit}", "frames selected", f"accepted: at most {limit}"
-                )
+                raise error(COUNT, f"more than {limit}", "frames selected", f"accepted: at most {limit}")
             if selected and frame.shape != selected[0].shape:
                 raise error(
-                    "video",
+                    VIDEO,
                     name,
                     f"has frames of mixed sizes ({frame.shape[1]}×{frame.shape[0]} "
                     f"after {selected[0].shape[1]}×{selected[0].shape[0]})",
@@ -174,15 +174,13 @@ def _select(
     else:
         reached_end = True
     if total == 0:
-        raise error("video", name, "has no frames", ACCEPTED)
+        raise error(VIDEO, name, "has no frames", ACCEPTED)
     if start >= total:
-        raise error(
-            "video_start", start, f"is outside the video ({total} frames)", f"accepted: 0 to {total - 1}"
-        )
+        raise error(START, start, f"is outside the video ({total} frames)", f"accepted: 0 to {total - 1}")
     if end is not None and end >= total:
         available = (total - 1 - start) // step + 1
         raise error(
-            "video_frames",
+            COUNT,
             count,
             f"frames from frame {start} every {step} run past the video ({total} frames)",
             f"accepted: 1 to {available}",
@@ -220,7 +218,7 @@ def read_image(file: Path) -> np.ndarray:
         with Image.open(file) as image:
             return np.asarray(image.convert("RGB"))
     except OSError as err:
-        raise error("video", file.name, f"cannot be read as an image ({err})", ACCEPTED) from err
+        raise error(VIDEO, file.name, f"cannot be read as an image ({err})", ACCEPTED) from err
 
 
 def _folder_frames(folder: Path) -> Iterator[np.ndarray]:
@@ -234,7 +232,7 @@ def _pillow_frames(source: Path | BinaryIO, name: str) -> tuple[Iterator[np.ndar
         image = Image.open(source)
         durations = [_loaded(frame).info.get("duration", 0) for frame in ImageSequence.Iterator(image)]
     except OSError as err:
-        raise error("video", name, f"cannot be read ({err})", ACCEPTED) from err
+        raise error(VIDEO, name, f"cannot be read ({err})", ACCEPTED) from err
     mean = sum(durations) / len(durations) if durations else 0
     fps = 1000.0 / mean if mean > 0 else None
 
@@ -261,7 +259,7 @@ def _ffmpeg_frames(path: Path, name: str | None = None) -> tuple[Iterator[np.nda
     try:
         meta = next(reader)
     except (OSError, RuntimeError, StopIteration) as err:
-        raise error("video", name, "cannot be read as a video", ACCEPTED) from err
+        raise error(VIDEO, name, "cannot be read as a video", ACCEPTED) from err
     width, height = meta["size"]
     fps = float(meta.get("fps") or 0) or None
 
@@ -270,7 +268,7 @@ def _ffmpeg_frames(path: Path, name: str | None = None) -> tuple[Iterator[np.nda
             for data in reader:
                 yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
         except RuntimeError as err:
-            raise error("video", name, f"cannot be decoded ({err})", ACCEPTED) from err
+            raise error(VIDEO, name, f"cannot be decoded ({err})", ACCEPTED) from err
         finally:
             reader.close()
 
@@ -297,15 +295,15 @@ def resolve_source(value: str, directory: str | None = None) -> ResolvedSource:
     """
     text = value.strip()
     if not text:
-        raise error("video", value, "is empty", ACCEPTED)
+        raise error(VIDEO, value, "is empty", ACCEPTED)
     if _is_path(text):
         return ResolvedSource(Path(text), temporary=False, name=Path(text).name)
     data_url = _DATA_URL.match(text)
     if data_url is None and (len(text) < 64 or not _BASE64.match(text[:4096])):
-        raise error("video", value, "is no file or folder on the server, nor base64 video data", ACCEPTED)
+        raise error(VIDEO, value, "is no file or folder on the server, nor base64 video data", ACCEPTED)
     data = decode_base64(text)
     if data is None:
-        raise error("video", value, "is not valid base64", ACCEPTED)
+        raise error(VIDEO, value, "is not valid base64", ACCEPTED)
     suffix = sniff_suffix(data)
     handle, name = tempfile.mkstemp(prefix="zs2-input-", suffix=suffix, dir=directory)
     with os.fdopen(handle, "wb") as file:

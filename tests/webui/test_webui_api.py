@@ -87,7 +87,9 @@ def test_a_control_video_without_controlnet_is_refused_before_sampling(zs2_serve
     frame = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
     result = zs2_server.txt2img(txt2img_request({"enabled": True, "frames": 4, "control_video": [frame] * 4}))
     assert result.status == 422, result.describe()
-    assert result.detail.startswith("ZS² Video: control_video: the ControlNet extension"), result.detail
+    assert result.detail.startswith("ZS² Video: Control video (control_video): the ControlNet extension"), (
+        result.detail
+    )
 
 
 def test_unknown_name_is_rejected(zs2_server):

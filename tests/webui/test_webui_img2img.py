@@ -25,6 +25,7 @@ from tests.webui.webui_client import (
     zs2_infotext_value,
 )
 from zs2_lib.audio import has_audio
+from zs2_lib.params import FIELD_BY_NAME
 from zs2_lib.video_input import read_frames
 
 SIZE = 64
@@ -233,7 +234,7 @@ def test_bad_sources_are_refused_with_422_naming_the_field(zs2_server, clip, arg
         args = {"video": str(clip["folder"]), **args}
     result = img2img(zs2_server, img2img_body(clip["frames"][:init] if init else None, v2v(**args)))
     assert result.status == 422, result.describe()
-    assert f"ZS² Video: {field}: " in result.detail
+    assert f"ZS² Video: {FIELD_BY_NAME[field].called}: " in result.detail  # "Video input (video)"
 
 
 HOOK_COUNTS = (

@@ -34,3 +34,19 @@ def test_times_two_writes_two_f_minus_one_frames_at_twice_the_fps(zs2_server, tm
     assert to_previous < gap  # each in-between lies between its neighbours
     assert to_next < gap
     assert "interpolate=2" in result.info["infotexts"][0]
+
+
+def test_a_target_fps_of_24_at_8_fps_writes_three_times_the_frames_at_24_fps(zs2_server, tmp_path, measure):
+    """Target FPS picks the factor (24 / 8 = ×3, a factor the interpolate setting does not offer)."""
+    pytest.importorskip("cv2")
+    result = zs2_server.ok(txt2img_request(zs2_args(target_fps=24, loop="once", formats="mp4,gif")))
+
+    data = {v["format"]: base64.b64decode(v["data"]) for v in result.info["zs2_videos"]}
+    (tmp_path / "video.mp4").write_bytes(data["mp4"])
+    gif, info = decode_gif(data["gif"])
+    assert len(decode_mp4(tmp_path / "video.mp4")) == len(gif) == 3 * (FRAMES - 1) + 1
+    assert info["durations"] == [40] * len(gif)  # 1000 / 24 ms in whole centiseconds
+    report = result.info["zs2_report"][0]
+    assert (report["interpolate"], report["fps"]) == (3, 8)
+    assert "target_fps=24" in result.info["infotexts"][0]
+    measure(f"target fps 24 at 8 fps: x{report['interpolate']}, {len(gif)} frames for {FRAMES}")

@@ -28,6 +28,6 @@ def test_the_api_refusal_names_the_control_as_labelled_with_its_range(zs2_server
 
     result = zs2_server.txt2img(txt2img_request(zs2_args(mu=2)))
     assert result.status == 422, result.describe()
-    assert result.detail.startswith("ZS² Video: Temporal momentum μ (mu): 2 is out of range")
+    assert result.detail.startswith("ZS² Video: Consistency μ (mu): 2 is out of range")
     assert '"0:0.98, 16:0.9"' in result.detail  # μ's own example, not λ's
     assert "values 0 to 1" in result.detail

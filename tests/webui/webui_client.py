@@ -222,6 +222,7 @@ class WebuiServer:
     ckpt: Path | None = None  # default: the webui's tiny.safetensors
     launch_args: tuple[str, ...] = LAUNCH_ARGS
     ready_line: str | None = "Model loaded"  # None: ready when the API answers (Forge loads lazily)
+    ui: bool = False  # the full page too (browser tests); otherwise API only (--nowebui)
     port: int = 0
     process: subprocess.Popen | None = None
     log_path: Path | None = None
@@ -242,7 +243,7 @@ class WebuiServer:
         return [
             self.python,
             "launch.py",
-            *self.launch_args,
+            *(arg for arg in self.launch_args if not (self.ui and arg == "--nowebui")),
             "--port",
             str(self.port),
             "--server-name",
@@ -299,7 +300,11 @@ class WebuiServer:
                     f"webui server {self.name!r} exited with code {code} during start; "
                     f"log {self.log_path}, last lines:\n{self.log_tail()}"
                 )
-            if self.ready_line is None or self.ready_line in self.log_text():
+            log = self.log_text()
+            # with the page, gradio serves before A1111 adds its API: a request then would make A1111's
+            # own start fail ("Cannot add middleware after an application has started")
+            loaded = self.ready_line is None or self.ready_line in log
+            if loaded and (not self.ui or "Startup time:" in log):
                 try:
                     status, _ = http("GET", f"{self.url}/sdapi/v1/sd-models", timeout=5)
                 except OSError:

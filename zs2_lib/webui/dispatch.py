@@ -12,7 +12,7 @@ from typing import Any
 from modules import script_callbacks
 
 from zs2_lib.chunking import ChunkPlan
-from zs2_lib.interpolation import require_interpolator
+from zs2_lib.interpolation import factor_for, require_interpolator
 from zs2_lib.names import FRAME_INFOTEXT_KEY, INFOTEXT_KEY, PREFIX, console
 from zs2_lib.params import ParamError
 from zs2_lib.script_args import params_from_args, wants_enabled
@@ -67,7 +67,7 @@ def before_process(p: Any, args: Sequence[Any]) -> None:
         return
     try:
         require_encoders(params.formats)
-        if params.interpolate != 1:
+        if factor_for(params.fps, params.interpolate, params.target_fps) != 1:
             require_interpolator(params.interpolator)
     except VideoDependencyError as error:  # refuse before sampling rather than lose the video after
         _refuse(p, RequestError(f"{PREFIX} {error}", status_code=500))
@@ -92,8 +92,10 @@ def _given_names(args: Sequence[Any]) -> frozenset[str]:
 
 
 def _refuse(p: Any, error: RequestError) -> None:
+    """Refuse the run: an API client gets the error's status code, the page the message (no traceback)."""
     print(error.detail)
-    Run(p, HOST, [Refusal(error)]).start()
+    page = not getattr(p, "is_api", False)
+    Run(p, HOST, [Refusal(error, error.detail, quietly=page)]).start()
 
 
 def process(p: Any) -> None:

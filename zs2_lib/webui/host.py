@@ -44,6 +44,11 @@ class A1111:
             return "Skip"
         return None
 
+    def job_state(self) -> Any:
+        """A1111's job state (``shared.state``): its ``interrupted`` flag makes ``process_images`` skip
+        the batches it has not begun."""
+        return shared.state
+
     def option(self, key: str, default: Any = None) -> Any:
         """A setting's current value (its default if never set), or ``default`` if no such setting."""
         return getattr(shared.opts, key, default)

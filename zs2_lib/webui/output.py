@@ -3,8 +3,10 @@
 Both the page and API clients find the videos in the ``info`` JSON A1111 builds with
 ``processed.js()``, under ``names.API_KEY``: API responses carry each file's data; the page (whose
 hidden ``generation_info_<tab>`` element holds that JSON) gets each file's path, which
-``javascript/zs2_video.js`` plays. The additions to ``processed`` are the run's result, handed to
-the caller; they are not host state and outlive the run on purpose.
+``javascript/zs2_video.js`` plays above the gallery and links through the webui's ``file=`` route.
+The page's gallery shows only frames that are in a video; the results say how many were left out
+and why, and name the files without the server's folders. The additions to ``processed`` are the
+run's result, handed to the caller; they are not host state and outlive the run on purpose.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 
 from zs2_lib.audio import carry_audio
 from zs2_lib.files import remove_stale_temporaries
-from zs2_lib.interpolation import frame_count
+from zs2_lib.interpolation import factor_for, frame_count
 from zs2_lib.names import API_KEY, OUTPUT_FOLDER, PREFIX, REPORT_KEY, console
 from zs2_lib.video import unique_basename, write_text, write_videos
 from zs2_lib.webui.features.frames import Frames
@@ -29,7 +31,6 @@ from zs2_lib.webui.features.img2img import Img2ImgFrames
 from zs2_lib.webui.run import Run
 
 MIME_TYPES = {"mp4": "video/mp4", "webm": "video/webm", "gif": "image/gif", "webp": "image/webp"}
-GALLERY_FORMATS = ("gif", "webp")  # what gradio's Gallery can show; MP4 plays through javascript/
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,16 @@ def deliver(run: Run, processed: Any) -> None:
         if is_api:
             collected.videos += [_api_entry(video, fmt, path) for video, fmt, path in _files(saved)]
         elif not temporary:
-            show_in_results(processed, saved)
+            show_in_results(processed, saved, directory)
             collected.videos += [_page_entry(video, fmt, path) for video, fmt, path in _files(saved)]
     finally:
         if temporary:
             shutil.rmtree(directory, ignore_errors=True)
     collected.report += reports
-    lines = [f"{PREFIX} video {r['video']}: {r['reason']}" for r in reports if r["reason"]]
+    lines = [f"{PREFIX} video {r['video']}: {r['frames']} of {r['requested']} frames: {r['reason']}"
+             for r in reports if r["reason"]]  # fmt: skip
+    if not getattr(p, "is_api", False):
+        lines += leave_out_of_gallery(processed, frames.left_out, run)
     lines += [f"{PREFIX} video {r['video']}: {error}" for r in reports for error in r["errors"]]
     if lines:
         processed.comments = (processed.comments or "") + "\n".join(lines) + "\n"
@@ -106,7 +110,9 @@ def write_run_videos(
         first = video * plan.chunks * plan.batch_size
         seed = int(p.all_seeds[first]) if first < len(p.all_seeds) else int(p.seed)
         count, reason = frames.report(run, video)
+        factor = factor_for(params.fps, params.interpolate, params.target_fps)
         report = {"video": offset + video, "seed": seed, "requested": params.frames, "frames": count}
+        report.update(interpolate=factor, fps=params.fps)
         report.update(reason=reason, errors=[])
         reports.append(report)
         if reason:
@@ -124,7 +130,7 @@ def write_run_videos(
                 fps=params.fps,
                 loop=params.loop,
                 comment=infotext,
-                interpolate=params.interpolate,
+                interpolate=factor,
                 interpolator=params.interpolator,
             )
             if source is not None:
@@ -135,24 +141,48 @@ def write_run_videos(
             console(message)
             report["errors"].append(message)
             continue
-        smooth = frame_count(len(images), params.interpolate, params.loop)
+        smooth = frame_count(len(images), factor, params.loop)
         for fmt, path in files.items():
             console(f"wrote {path} ({len(images) if fmt == 'png' else smooth} frames)")
         saved.append(SavedVideo(offset + video, seed, files, infotext))
     return saved, reports
 
 
-def show_in_results(processed: Any, saved: list[SavedVideo]) -> None:
-    """Append each video's GIF/WebP to the gallery and name its files below it."""
-    lines = []
-    for video in saved:
-        shown = next((video.files[f] for f in GALLERY_FORMATS if f in video.files), None)
-        if shown is not None:
-            processed.images.append(str(shown))
-            processed.infotexts.append(video.infotext)
-        lines += [f"{PREFIX} {path}" for path in video.files.values()]
+def show_in_results(processed: Any, saved: list[SavedVideo], directory: Path) -> None:
+    """Name each video's files below the results (file names and the folder's last parts, never the
+    server's absolute path); the page's video panel plays and links them above the gallery."""
+    shown = "/".join(directory.parts[-3:])
+    lines = [
+        f"{PREFIX} video {video.video} (seed {video.seed}) saved as "
+        f"{', '.join(path.name for path in video.files.values())} in {shown}"
+        for video in saved
+    ]
     if lines:
         processed.comments = (processed.comments or "") + "\n".join(lines) + "\n"
+
+
+def leave_out_of_gallery(processed: Any, left_out: list[Any], run: Run) -> list[str]:
+    """Take the images no video holds out of the page's gallery (and their infotexts), so the gallery
+    and the videos show the same frames; returns the lines that say so."""
+    dropped = {id(image) for image in left_out}
+    first = int(getattr(processed, "index_of_first_image", 0))
+    keep = [i < first or id(image) not in dropped for i, image in enumerate(processed.images)]
+    count = keep.count(False)
+    if not count:
+        return []
+    processed.images = [image for image, kept in zip(processed.images, keep, strict=True) if kept]
+    infotexts = getattr(processed, "infotexts", None)
+    if infotexts is not None and len(infotexts) == len(keep):
+        processed.infotexts = [text for text, kept in zip(infotexts, keep, strict=True) if kept]
+    plan = run.plan
+    spare = plan.chunks * plan.batch_size - run.params.frames
+    why = (
+        f"{plan.chunks} chunks of {plan.batch_size} make {spare} frame(s) more than the "
+        f"{run.params.frames} asked for"
+        if spare > 0 and not run.feature(Frames).cuts
+        else "their chunk was cut short or came after one that was"
+    )
+    return [f"{PREFIX} {count} image(s) not in the video are left out of the gallery: {why}"]
 
 
 def _files(saved: list[SavedVideo]) -> list[tuple[SavedVideo, str, Path]]:
@@ -165,8 +195,8 @@ def _entry(video: SavedVideo, fmt: str) -> dict[str, Any]:
 
 
 def _page_entry(video: SavedVideo, fmt: str, path: Path) -> dict[str, Any]:
-    """The page plays the file from the server's disk."""
-    return {**_entry(video, fmt), "path": str(path)}
+    """The page plays the file from the server's disk (the webui's ``file=`` route) and names it."""
+    return {**_entry(video, fmt), "path": str(path), "name": path.name}
 
 
 def _api_entry(video: SavedVideo, fmt: str, path: Path) -> dict[str, Any]:

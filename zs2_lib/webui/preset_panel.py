@@ -1,4 +1,4 @@
-"""The presets row of the ZS² accordion: a dropdown that sets the controls, a name box and Save.
+"""The presets row at the top of the ZS² accordion: a dropdown that sets the controls, a name box and Save.
 
 Presets are not script args: the row's components are not returned by ``ui()``, so the script's
 positional args stay as they were; choosing a preset only sets the existing controls (a gradio
@@ -8,6 +8,7 @@ positional args stay as they were; choosing a preset only sets the existing cont
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -28,14 +29,29 @@ def _loaded() -> presets.Presets:
     return found
 
 
-def build(controls: dict[str, gr.components.Component], elem_id: Any) -> None:
-    """Create the presets row and wire it to ``controls`` (by public name)."""
+@dataclass(frozen=True)
+class PresetRow:
+    """The row's components, made before the controls they set (:func:`begin`, then :func:`wire`)."""
+
+    choice: gr.Dropdown
+    name: gr.Textbox
+    save: gr.Button
+    status: gr.HTML
+
+
+def begin(elem_id: Any) -> PresetRow:
+    """Create the presets row (at the top of the accordion); :func:`wire` connects it to the controls."""
     found = _loaded()
     with gr.Row():
         choice = gr.Dropdown(label="Preset", choices=found.names, value=None, elem_id=elem_id("preset"))
         name = gr.Textbox(label="Save settings as", placeholder="preset name", elem_id=elem_id("preset_name"))
         save = gr.Button("Save preset", elem_id=elem_id("preset_save"))
     status = gr.HTML(_status(found.errors), elem_id=elem_id("preset_status"))
+    return PresetRow(choice, name, save, status)
+
+
+def wire(row: PresetRow, controls: dict[str, gr.components.Component]) -> None:
+    """Make the row's dropdown set ``controls`` (by public name) and its button save them."""
     outputs = [controls[key] for key in STORED]
 
     def apply(selected: str | None) -> list[Any]:
@@ -54,5 +70,10 @@ def build(controls: dict[str, gr.components.Component], elem_id: Any) -> None:
         message = f"Saved preset {saved.name!r} to {saved.path.name}."
         return [gr.update(choices=current.names, value=saved.name), _status([message, *current.errors])]
 
-    choice.change(fn=apply, inputs=[choice], outputs=[*outputs, status])
-    save.click(fn=store, inputs=[name, *outputs], outputs=[choice, status])
+    row.choice.change(fn=apply, inputs=[row.choice], outputs=[*outputs, row.status])
+    row.save.click(fn=store, inputs=[row.name, *outputs], outputs=[row.choice, row.status])
+
+
+def build(controls: dict[str, gr.components.Component], elem_id: Any) -> None:
+    """The presets row wired to ``controls`` at once (:func:`begin` and :func:`wire`)."""
+    wire(begin(elem_id), controls)

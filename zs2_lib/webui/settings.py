@@ -16,7 +16,7 @@ from modules import shared
 
 from zs2_lib.names import LABEL, PREFIX
 from zs2_lib.noise import draws_needed
-from zs2_lib.params import ZS2Params
+from zs2_lib.params import FIELD_BY_NAME, ZS2Params
 
 OFFLOAD_OPTION = "zs2_offload_state"
 MAX_FRAMES_OPTION = "zs2_max_frames"
@@ -69,16 +69,17 @@ def over_caps(params: ZS2Params, option: Any) -> str | None:
     max_frames = int(option(MAX_FRAMES_OPTION, CAPS[MAX_FRAMES_OPTION]))
     if params.frames > max_frames:
         return (
-            f"{PREFIX} frames: {params.frames} is over this server's limit (accepted: 1 to {max_frames}; "
-            f"the setting {MAX_FRAMES_OPTION} raises it)"
+            f"{PREFIX} {FIELD_BY_NAME['frames'].called}: {params.frames} is over this server's limit "
+            f"(accepted: 1 to {max_frames}; an administrator raises it with the setting {MAX_FRAMES_OPTION}, "
+            "Settings → ZS² Video)"
         )
     max_chunk_search = int(option(MAX_CHUNK_SEARCH_OPTION, CAPS[MAX_CHUNK_SEARCH_OPTION]))
     chunk = min(params.chunk, params.frames)
     search = draws_needed(params.noise_model, params.search)
     if chunk * search > max_chunk_search:
         return (
-            f"{PREFIX} chunk × search: {chunk} × {search} = {chunk * search} is over this "
-            f"server's limit (accepted: at most {max_chunk_search}; lower chunk or search, or raise the "
-            f"setting {MAX_CHUNK_SEARCH_OPTION})"
+            f"{PREFIX} {FIELD_BY_NAME['chunk'].called} × {FIELD_BY_NAME['search'].called}: {chunk} × "
+            f"{search} = {chunk * search} is over this server's limit (accepted: at most {max_chunk_search}; "
+            f"lower them, or raise the setting {MAX_CHUNK_SEARCH_OPTION})"
         )
     return None

@@ -34,6 +34,7 @@ from zs2_lib.attention import attn1_modules
 from zs2_lib.cfg_layout import denoiser_layout
 from zs2_lib.control_frames import ControlVideo, ControlVideoError, in_memory, open_control_video
 from zs2_lib.names import CONTROL_INFOTEXT_KEY, PREFIX, console
+from zs2_lib.params import FIELD_BY_NAME
 from zs2_lib.webui.features.img2img import Img2ImgFrames
 from zs2_lib.webui.features.momentum import Momentum
 from zs2_lib.webui.features.momentum import _repeats as cond_repeats
@@ -92,7 +93,7 @@ class ControlNetFrames(Feature):
         script = code.find_cn_script(p.scripts) if code is not None else None
         if script is None:
             if wanted:
-                field = "control_video" if params.control_video is not None else "control_videos"
+                field = _named("control_video" if params.control_video is not None else "control_videos")
                 self.error = RequestError(
                     f"{PREFIX} {field}: the ControlNet extension (sd-webui-controlnet) is not installed or "
                     "not loaded; accepted: a control video only with ControlNet"
@@ -105,7 +106,7 @@ class ControlNetFrames(Feature):
             self.error = RequestError(f"{PREFIX} {error}")
             return
         if wanted and not self.units:
-            field = "control_video" if params.control_video is not None else "control_videos"
+            field = _named("control_video" if params.control_video is not None else "control_videos")
             self.error = RequestError(
                 f"{PREFIX} {field}: no enabled ControlNet unit takes it; accepted: with at least one enabled "
                 "unit that has no image of its own (or named in control_videos)"
@@ -128,7 +129,7 @@ class ControlNetFrames(Feature):
         source = _img2img_video(run)
         if len(per_unit) > len(units):
             raise ControlVideoError(
-                f"control_videos: {len(per_unit)} entries for {len(units)} ControlNet units; "
+                f"{_named('control_videos')}: {len(per_unit)} entries for {len(units)} ControlNet units; "
                 "accepted: at most one entry (or null) per unit, in unit order"
             )
         enabled = 0
@@ -136,7 +137,9 @@ class ControlNetFrames(Feature):
             entry = per_unit[k] if k < len(per_unit) else None
             if not unit.enabled:
                 if entry is not None:
-                    raise ControlVideoError(f"control_videos[{k}]: ControlNet unit {k} is not enabled")
+                    raise ControlVideoError(
+                        f"{_named('control_videos', k)}: ControlNet unit {k} is not enabled"
+                    )
                 continue
             given = _source(unit, entry, k, params.control_video)
             if given is not None:
@@ -270,8 +273,9 @@ class ControlNetFrames(Feature):
             frames = self._rows[start : self._cursor] if self._cursor <= len(self._rows) else None
         if frames is None:
             raise RequestError(
-                f"{PREFIX} control_video: a UNet call of {rows} rows does not match the CFG batch of the "
-                "chunk; turn off the setting or extension that splits it (accepted: A1111's own CFG layouts)"
+                f"{PREFIX} {_named('control_video')}: a UNet call of {rows} rows does not match the CFG "
+                "batch of the chunk; turn off the setting or extension that splits it (accepted: A1111's own "
+                "CFG layouts)"
             )
         for driven in self.units:
             index = torch.tensor(frames, device=driven.low.device)
@@ -329,13 +333,19 @@ def _batch_folder(unit: Any) -> str | None:
 def _source(unit: Any, entry: Any, k: int, control_video: Any) -> tuple[str, Any] | None:
     """Which control video feeds unit ``k``: its control_videos entry, its Batch folder, or control_video."""
     if entry is not None:
-        return f"control_videos[{k}]", entry
+        return _named("control_videos", k), entry
     folder = _batch_folder(unit)
     if folder is not None:
         return f"ControlNet unit {k} batch folder", folder
     if control_video is not None and not _has_image(unit):
-        return "control_video", control_video
+        return _named("control_video"), control_video
     return None
+
+
+def _named(name: str, index: int | None = None) -> str:
+    """How messages name a control video field: as labelled, then its API name (and entry)."""
+    entry = name if index is None else f"{name}[{index}]"
+    return f"{FIELD_BY_NAME[name].label} ({entry})"
 
 
 def _img2img_video(run: Run) -> ControlVideo | None:

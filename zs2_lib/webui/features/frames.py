@@ -29,9 +29,11 @@ class Frames(Feature):
         self.videos: dict[int, list[Any]] = {}  # PIL images A1111 also returns: no copies
         self.cuts: dict[int, Cut] = {}
         self.sampled: set[int] = set()  # A1111 batch numbers whose sampling ran to its end
+        self.left_out: list[Any] = []  # images A1111 returns that no video holds (cut chunks, spare frames)
 
     def install(self, run: Run) -> None:
         run.undo.callback(self.videos.clear)
+        run.undo.callback(self.left_out.clear)
         original = run.p.sample
 
         def sample(*args: Any, **kwargs: Any) -> Any:
@@ -57,10 +59,13 @@ class Frames(Feature):
         video, chunk, first_frame = run.plan.locate(p.iteration)
         cut = self.cuts.get(video)
         if p.iteration not in self.sampled or (cut is not None and chunk >= cut.chunk):
+            self.left_out.append(image)
             return
         frames = self.videos.setdefault(video, [])
         if first_frame + int(getattr(p, "batch_index", 0)) < run.params.frames:
             frames.append(image)
+        else:  # the last chunk's spare frames (balanced chunks may overshoot the frames asked for)
+            self.left_out.append(image)
 
     def report(self, run: Run, video: int) -> tuple[int, str]:
         """``(frames, why the video is shorter than asked, or "")`` for one video of the run."""

@@ -93,6 +93,11 @@ def is_img2img(p: Any) -> bool:
     return hasattr(p, "init_images") and hasattr(p, "denoising_strength")
 
 
+def _called(name: str) -> str:
+    """How messages name a field: as labelled, then its API name (``Video input (video)``)."""
+    return FIELD_BY_NAME[name].called
+
+
 def resolve(p: Any, params: ZS2Params, given: frozenset[str]) -> tuple[ZS2Params, InitFrames]:
     """The source frames of an img2img run, and the params with the video's frame count and fps.
 
@@ -104,13 +109,19 @@ def resolve(p: Any, params: ZS2Params, given: frozenset[str]) -> tuple[ZS2Params
     """
     if params.mask_video and getattr(p, "image_mask", None) is not None:
         raise error(
-            "mask_video", "mask_video and mask", "both give masks", "accepted: a mask video or one mask"
+            _called("mask_video"),
+            "mask_video and mask",
+            "both give masks",
+            "accepted: a mask video or one mask",
         )
     init_images = [image for image in (p.init_images or []) if image is not None]
     if params.video:
         if len(init_images) > 1:
             raise error(
-                "video", "video and init_images", "both give frames", "accepted: one source of frames"
+                _called("video"),
+                "video and init_images",
+                "both give frames",
+                "accepted: one source of frames",
             )
         source = _read_video(params)
         updates: dict[str, Any] = {"frames": len(source.frames)}
@@ -123,13 +134,16 @@ def resolve(p: Any, params: ZS2Params, given: frozenset[str]) -> tuple[ZS2Params
         source, updates = InitFrames(init_images * params.frames, still=True), {}
     else:
         raise error(
-            "video", "", "is empty and no init image was given", "accepted: a video input or init images"
+            _called("video"),
+            "",
+            "is empty and no init image was given",
+            "accepted: a video input or init images",
         )
     if "frames" in given and params.frames != updates.get("frames", params.frames):
         _remove(source)
         origin = "the video input" if params.video else "init_images"
         raise error(
-            "frames", params.frames, f"disagrees with the {updates['frames']} frames of {origin}",
+            _called("frames"), params.frames, f"disagrees with the {updates['frames']} frames of {origin}",
             f"accepted: {updates['frames']}, or leave frames out",
         )  # fmt: skip
     params = dataclasses.replace(params, **updates)
@@ -142,15 +156,17 @@ def _read_masks(params: ZS2Params, source: InitFrames) -> None:
     """Mask k of the mask video for frame k (the video input's start, count and step)."""
     try:
         masks = _read_video(dataclasses.replace(params, video=params.mask_video))
-    except ParamError as failure:  # the reader names the source field "video": name this one
+    except ParamError as failure:  # the reader names the source field: name this one
         _remove(source)
-        message = str(failure).replace(f"{ERROR_PREFIX}video: ", f"{ERROR_PREFIX}mask_video: ", 1)
+        message = str(failure).replace(
+            f"{ERROR_PREFIX}{_called('video')}: ", f"{ERROR_PREFIX}{_called('mask_video')}: ", 1
+        )
         raise ParamError(message) from None
     _remove(masks)
     if len(masks.frames) < params.frames:
         _remove(source)
         raise error(
-            "mask_video", len(masks.frames), f"masks are fewer than the {params.frames} frames",
+            _called("mask_video"), len(masks.frames), f"masks are fewer than the {params.frames} frames",
             "accepted: at least one mask per frame",
         )  # fmt: skip
     source.masks = masks.frames[: params.frames]
