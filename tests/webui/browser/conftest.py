@@ -41,23 +41,35 @@ def chromium_path() -> str | None:
     return os.environ.get("ZS2_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
-def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebuiServer]:
+def start_ui_server(
+    tmp_path_factory: pytest.TempPathFactory, name: str, extra_args: tuple[str, ...] = ()
+) -> WebuiServer:
+    """A server with the page, on its own port and data dir; skips when a prerequisite is missing."""
     root = webui_root()
     if root is None:
         pytest.skip("ZS2_WEBUI is not set")
     pytest.importorskip("playwright.sync_api", reason="browser tests: pip install playwright")
     if chromium_path() is None:
         pytest.skip("browser tests: no Chromium (set ZS2_CHROMIUM or install chromium)")
-    data_dir = tmp_path_factory.mktemp("zs2-browser") / "ui"
+    data_dir = tmp_path_factory.mktemp("zs2-browser") / name
     data_dir.mkdir()
     _write_config(data_dir)
     (data_dir / "ui-config.json").write_text(json.dumps(SMALL_IMAGES), encoding="utf-8")
     install_extension(data_dir)
-    server = WebuiServer("ui", root, webui_python(), data_dir, ui=True)
+    server = WebuiServer(name, root, webui_python(), data_dir, extra_args=extra_args, ui=True)
     server.launch()
     try:
         server.wait_ready(START_TIMEOUT + 120)  # the page takes longer to build than the API
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture(scope="session")
+def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebuiServer]:
+    server = start_ui_server(tmp_path_factory, "ui")
+    try:
         yield server
     finally:
         server.stop()
