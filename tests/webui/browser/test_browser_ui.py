@@ -361,3 +361,34 @@ def test_frames_not_a_multiple_of_the_chunk_keep_gallery_and_video_equal_and_say
     assert "10 frames at 8 fps" in page.locator("#txt2img_zs2_video_panel h3").inner_text()
     assert gallery_count(page) == 10
     no_js_errors(ui)
+
+
+# a video uploaded into img2img --------------------------------------------------------------------
+
+
+def test_a_video_uploaded_in_img2img_fills_the_video_input_and_every_source_frame_is_restyled(
+    ui: Page, tmp_path: Path
+) -> None:
+    """The user's way in: choose an MP4 in the upload box (no path typed); 6 source frames, 6 outputs."""
+    import numpy as np
+
+    from tests.video_writers import write_video
+    from tests.webui.test_webui_img2img import source_frames
+
+    clip = tmp_path / "my clip.mp4"
+    write_video(np.stack(source_frames(6)), clip, fps=6)
+    page = ui.page
+    page.locator("#tabs button", has_text="img2img").first.click()
+    enable(page, "img2img")
+    page.locator(sel("upload", "img2img") + " input[type=file]").set_input_files(str(clip))
+    page.wait_for_function(
+        "s => document.querySelector(s).value.endsWith('.mp4')",
+        arg=sel("video", "img2img") + " textarea",
+        timeout=60_000,
+    )
+    shown = generate(page, "img2img")
+    page.wait_for_selector("#img2img_zs2_video_panel video", timeout=60_000)
+    heading = page.locator("#img2img_zs2_video_panel h3").inner_text()
+    assert "6 frames at 6 fps" in heading, (heading, shown)  # the source's count and rate
+    assert gallery_count(page, "img2img") == 6
+    no_js_errors(ui)
