@@ -28,7 +28,6 @@ for the tiny checkpoint on CPU, ≤ 1.02× for the SD 1.5 architecture.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -40,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_webui import read_kib, reset_peak
+from benchmarks.bench_webui import cpu_seconds, read_kib, reset_peak
 from tests.webui.webui_client import (
     WebuiServer,
     add_webui_arguments,
@@ -67,13 +66,6 @@ def variants(frames: int) -> dict[str, dict | None]:
     for fmt in FORMATS:
         table[f"all, {fmt}"] = zs2_args(**video, mu=0.98, formats=[fmt])
     return table
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time of process ``pid`` and its waited-for children so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    ticks = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def profile(server: WebuiServer, body: dict, seconds_per_request: float, requests: int) -> Counter:

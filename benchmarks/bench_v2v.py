@@ -26,8 +26,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_overhead import cpu_seconds
-from benchmarks.bench_webui import read_kib, reset_peak
+from benchmarks.bench_webui import cpu_seconds, read_kib, reset_peak
 from tests.webui.test_webui_img2img import img2img_body, ok, png_b64, source_frames
 from tests.webui.webui_client import WebuiServer, add_webui_arguments, install_extension
 

@@ -15,6 +15,7 @@ webui's python or any python with numpy and Pillow.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import tempfile
@@ -37,6 +38,13 @@ def read_kib(pid: int, field: str) -> int:
     """A ``VmHWM``/``VmRSS``-style field of /proc/<pid>/status, in KiB."""
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE).group(1))
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of process ``pid`` and its waited-for children so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def reset_peak(pid: int) -> None:

@@ -80,20 +80,22 @@ def test_schedules_hit_their_frames_across_chunk_boundaries(zs2_server, measure)
     assert max(steps[:12]) < jump / 3
 
 
+HIRES_REQUEST = {
+    "enable_hr": True,
+    "hr_scale": 2,
+    "hr_upscaler": "Latent",
+    "denoising_strength": 0.6,
+    "hr_second_pass_steps": 4,
+    "steps": 4,
+    "sampler_name": "DDIM",
+    "seed": 5,
+}
+
+
 def test_hires_fix_in_chunks_is_consistent_and_joins(zs2_server, measure):
-    hires = {
-        "enable_hr": True,
-        "hr_scale": 2,
-        "hr_upscaler": "Latent",
-        "denoising_strength": 0.6,
-        "hr_second_pass_steps": 4,
-        "steps": 4,
-        "sampler_name": "DDIM",
-        "seed": 5,
-    }
-    whole = zs2_server.ok(txt2img_request(zs2_args(frames=16, chunk=16), **hires))
-    chunked = zs2_server.ok(txt2img_request(zs2_args(frames=16, chunk=8), **hires))
-    off = zs2_server.ok(txt2img_request(batch_size=16, **hires))
+    whole = zs2_server.ok(txt2img_request(zs2_args(frames=16, chunk=16), **HIRES_REQUEST))
+    chunked = zs2_server.ok(txt2img_request(zs2_args(frames=16, chunk=8), **HIRES_REQUEST))
+    off = zs2_server.ok(txt2img_request(batch_size=16, **HIRES_REQUEST))
     assert whole.frames[0].shape == (128, 128, 3)
     diff = max_abs_diff(chunked.frames, whole.frames)
     ratio = consecutive_change(chunked.frames) / consecutive_change(off.frames)

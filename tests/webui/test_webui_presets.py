@@ -21,9 +21,10 @@ def _row(monkeypatch: pytest.MonkeyPatch, user: Path) -> tuple[Any, dict[str, An
     from zs2_lib.webui import preset_panel
 
     monkeypatch.setattr(presets, "USER", user)
-    with gr.Blocks() as demo:
+    with gr.Blocks() as demo:  # as ui.py builds it: the row first, then the controls it sets
+        row = preset_panel.begin(lambda name: f"zs2_{name}")
         controls = {name: gr.Textbox(elem_id=f"zs2_{name}") for name in STORED}
-        preset_panel.build(controls, lambda name: f"zs2_{name}")
+        preset_panel.wire(row, controls)
     return demo, controls
 
 

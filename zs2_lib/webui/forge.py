@@ -87,14 +87,8 @@ class ForgeMomentum(Momentum):
         """A CFG evaluation starts (``on_cfg_denoiser``): its UNet calls count chunks afresh."""
         if not self.active:
             return
-        unet = run.host.unet()
-        if self.hooks is None or self.hooks.model is not unet:
-            self._attach(unet)
-        self._tag = (bool(getattr(run.p, "is_hr_pass", False)), self._evaluations)
-        self._evaluations += 1
+        self._tag = self._begin_evaluation(run)
         self._counter = ChunkCounter()
-        if run.plan.chunks == 1:
-            self.momentum.state.clear()  # nothing to carry to a next chunk: keep memory flat
 
     def evaluated(self, run: Run) -> None:
         super().evaluated(run)

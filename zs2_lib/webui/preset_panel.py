@@ -72,8 +72,3 @@ def wire(row: PresetRow, controls: dict[str, gr.components.Component]) -> None:
 
     row.choice.change(fn=apply, inputs=[row.choice], outputs=[*outputs, row.status])
     row.save.click(fn=store, inputs=[row.name, *outputs], outputs=[row.choice, row.status])
-
-
-def build(controls: dict[str, gr.components.Component], elem_id: Any) -> None:
-    """The presets row wired to ``controls`` at once (:func:`begin` and :func:`wire`)."""
-    wire(begin(elem_id), controls)

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from tests.webui.test_webui_long_videos import HIRES_REQUEST
 from tests.webui.test_webui_off_and_recovery import HOOK_COUNTS
 from tests.webui.webui_client import (
     FAULT_TITLE,
@@ -156,16 +157,7 @@ def test_24_frames_in_chunks_of_8_equal_one_batch_with_videos_and_infotext(forge
 
 def test_hires_fix_in_chunks_joins_and_is_consistent(forge, measure):
     """Forge main announces its hires pass twice; the hires noise is still chained once."""
-    hires = {
-        "enable_hr": True,
-        "hr_scale": 2,
-        "hr_upscaler": "Latent",
-        "denoising_strength": 0.6,
-        "hr_second_pass_steps": 4,
-        "steps": 4,
-        "sampler_name": "DDIM",
-        "seed": 5,
-    }
+    hires = dict(HIRES_REQUEST)
     if forge.variant == "main":  # its API leaves these None, which its hires pass cannot read
         hires.update(hr_additional_modules=["Use same choices"], hr_cfg=7)
     whole = forge.zs2.ok(txt2img_request(zs2_args(frames=16, chunk=16), **hires))

@@ -233,15 +233,15 @@ class Img2ImgFrames(Feature):
 
         return seeded_init
 
-    def _encode(self, run: Run, image: torch.Tensor) -> torch.Tensor:
-        """The chunk's init latents: what ``p.init`` encoded if it was these frames, else encoded now."""
+    def _encode(self, run: Run, image: torch.Tensor, seeds: list[int]) -> torch.Tensor:
+        """The chunk's init latents under ``seeds``: what ``p.init`` encoded if it was this image,
+        else encoded now."""
         p = run.p
         first_batch = run.position.video == 0 and run.position.chunk == 0
         if first_batch and getattr(p, "resize_mode", 0) != 3:  # mode 3 scales latents: encode anew
             for encoded in self._encoded:
                 if encoded.image.shape == image.shape and torch.equal(encoded.image, image):
                     return encoded.latent
-        seeds = [posterior_seed(seed) for seed in p.seeds]
         return run.host.encode_init(p, image, seeds, mean=run.params.init_encoding == "mean")
 
     def batch(self, run: Run) -> None:
@@ -252,7 +252,7 @@ class Img2ImgFrames(Feature):
             return
         image = host.init_images_tensor(p, frames)
         seeds = [posterior_seed(seed) for seed in p.seeds]
-        latent = self._encode(run, image)
+        latent = self._encode(run, image, seeds)
         run.set_attribute(p, "init_latent", latent)
         conditioning = host.image_conditioning(p, image, latent, None, condition_seeds(seeds))
         run.set_attribute(p, "image_conditioning", conditioning)
@@ -271,8 +271,7 @@ class Img2ImgFrames(Feature):
             blurred = [self._blurred] * len(frames)
         masks = host.masks.prepare(p, frames, blurred, tuple(p.init_latent.shape))
         seeds = [posterior_seed(seed) for seed in p.seeds]
-        mean = run.params.init_encoding == "mean"
-        latent = host.encode_init(p, masks.image, seeds, mean=mean)
+        latent = self._encode(run, masks.image, seeds)
         latent = host.masks.fill_latent(p, latent, masks, lambda: self._fill_noise(run, latent.shape))
         run.set_attribute(p, "init_latent", latent)
         run.set_attribute(p, "mask", masks.mask)

@@ -59,14 +59,10 @@ class Momentum(Feature):
         """Map the rows of this evaluation's ``x_in`` to (stream, frame) and reset the cursor."""
         if not self.active:
             return
-        unet = run.host.unet()
-        if self.hooks is None or self.hooks.model is not unet:
-            self._attach(unet)
+        tag = self._begin_evaluation(run)
         denoiser = params.denoiser
         repeats = _repeats(denoiser, params)
         edit = run.host.is_edit_model() and denoiser.image_cfg_scale not in (None, 1.0)
-        tag = (bool(getattr(run.p, "is_hr_pass", False)), self._evaluations)
-        self._evaluations += 1
         first_frame = run.position.first_frame
         layout = denoiser_layout(repeats, first_frame=first_frame, uncond=True, image_uncond=edit, tag=tag)
         if params.x.shape[0] != len(layout):
@@ -77,10 +73,19 @@ class Momentum(Feature):
                 len(repeats),
             )
             layout = None
-        if run.plan.chunks == 1:
-            self.momentum.state.clear()  # nothing to carry to a next chunk: keep memory flat
         self._layout = layout
         self._cursor = 0
+
+    def _begin_evaluation(self, run: Run) -> tuple[bool, int]:
+        """Hooks on the UNet sampling now; returns this CFG evaluation's tag ``(hires pass, index)``."""
+        unet = run.host.unet()
+        if self.hooks is None or self.hooks.model is not unet:
+            self._attach(unet)
+        tag = (bool(getattr(run.p, "is_hr_pass", False)), self._evaluations)
+        self._evaluations += 1
+        if run.plan.chunks == 1:
+            self.momentum.state.clear()  # nothing to carry to a next chunk: keep memory flat
+        return tag
 
     def evaluated(self, run: Run) -> None:
         """After the UNet calls of an evaluation: further UNet calls pass through."""
