@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageSequence
 
 from tests.video_writers import write_png_frames, write_video
-from zs2_lib import files, video
+from zs2_lib import encoders, ffmpeg, files, video
 from zs2_lib.video import (
     FORMATS,
     LOOP_MODES,
@@ -352,26 +352,29 @@ def test_pillow_failure_keeps_the_previous_file(tmp_path: Path, monkeypatch: pyt
 def test_ffmpeg_failure_mid_write_leaves_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
 ) -> None:
-    real_write_frames = imageio_ffmpeg.write_frames
+    real_feed = ffmpeg._feed
     written = []
 
-    def write_frames(path, *args, **kwargs):
-        inner = real_write_frames(path, *args, **kwargs)
-        inner.send(None)
-        try:
-            frame = yield  # seeded by the caller's send(None), then receives the first frame
-            inner.send(frame)  # which really reaches ffmpeg
-            written.append(path)
-            raise OSError("pipe broke")
-        finally:
-            inner.close()  # ffmpeg finishes a one-frame file at the temporary path
+    def feed(pipe, frames: np.ndarray) -> None:
+        real_feed(pipe, frames[:1])  # the first frame really reaches ffmpeg
+        written.append(pipe)
+        raise OSError("pipe broke")
 
-    monkeypatch.setattr(imageio_ffmpeg, "write_frames", write_frames)
+    monkeypatch.setattr(ffmpeg, "_feed", feed)
     with pytest.raises(OSError, match="pipe broke"):
         write_video(make_frames(), tmp_path / f"clip.{fmt}", fps=FPS)
     assert len(written) == 1
-    assert Path(written[0]).name.startswith(".clip.tmp-")
-    assert Path(written[0]).suffix == f".{fmt}"
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "webm"])
+def test_an_ffmpeg_error_is_quoted_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    codec, params = encoders._FFMPEG_CODECS[fmt]
+    monkeypatch.setitem(encoders._FFMPEG_CODECS, fmt, (codec, [*params, "-no-such-option", "1"]))
+    with pytest.raises(RuntimeError, match=r"ffmpeg could not write \..*no-such-option"):
+        write_video(make_frames(), tmp_path / f"clip.{fmt}", fps=FPS)
     assert listing(tmp_path) == []
 
 

@@ -7,26 +7,17 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from pathlib import Path
 
+from zs2_lib import ffmpeg
 from zs2_lib.video_input import VideoFrames
 
 _AUDIO_CODECS = {".mp4": "aac", ".webm": "libopus"}
 
 
-def _ffmpeg() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
 def has_audio(path: str | os.PathLike[str]) -> bool:
     """Whether the file has an audio stream (ffmpeg's stream listing)."""
-    result = subprocess.run(
-        [_ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, check=False
-    )
-    return bool(re.search(r"Stream #\d+:\d+.*: Audio:", result.stderr))
+    return bool(re.search(r"Stream #\d+:\d+.*: Audio:", ffmpeg.run(["-i", str(path)]).stderr))
 
 
 def add_audio(video: Path, source: Path, start: float, duration: float) -> bool:
@@ -43,11 +34,11 @@ def add_audio(video: Path, source: Path, start: float, duration: float) -> bool:
         return False
     temporary = video.with_name(f".{video.stem}.audio{video.suffix}")
     command = [
-        _ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(video),
+        "-loglevel", "error", "-y", "-i", str(video),
         "-ss", f"{start:.6f}", "-t", f"{duration:.6f}", "-i", str(source),
         "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", codec, "-shortest", str(temporary),
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    result = ffmpeg.run(command)
     if result.returncode != 0:
         temporary.unlink(missing_ok=True)
         raise OSError(

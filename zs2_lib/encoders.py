@@ -1,10 +1,10 @@
 """Encoders for each video format, and the check that a format's encoder is installed.
 
 * MP4 is H.264 (libx264, CRF 18, preset veryfast, yuv420p, ``+faststart``) and WebM is VP9
-  (libvpx-vp9, CRF 24, cpu-used 4, yuv420p), both through ``imageio_ffmpeg.write_frames``, which
-  is imported only when one of these formats is written. An odd height or width is padded by one
-  row or column that repeats the last one. RGB is converted with the BT.709 matrix, limited range,
-  and the stream is tagged so.
+  (libvpx-vp9, CRF 24, cpu-used 4, yuv420p), both fed raw frames by :mod:`zs2_lib.ffmpeg` (the
+  ffmpeg of imageio-ffmpeg, imported only when one of these formats is written). An odd height or
+  width is padded by one row or column that repeats the last one. RGB is converted with the BT.709
+  matrix, limited range, and the stream is tagged so.
 * GIF and WebP are Pillow animations; GIF frames share one 256-colour palette. GIF stores delays in
   centiseconds (``1000 / fps`` ms rounded to 10 ms, at least 20 ms), WebP in milliseconds.
 * PNG frames are ``NNNNN.png`` files in a folder.
@@ -18,14 +18,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 from PIL import Image, features
 
+from zs2_lib import ffmpeg
+
 COUNTER_DIGITS = 5
 _FFMPEG_PACKAGE = "imageio-ffmpeg"
-_FFMPEG_LOG_LEVEL = "error"
 # Convert RGB with the BT.709 matrix (scale) and tag the stream to match (setparams): without the
 # tags, players guess BT.709 for HD and BT.601 for SD sizes, while swscale converts with BT.601.
 _BT709_FILTER = (
@@ -57,7 +57,7 @@ def require_encoders(formats: Iterable[str]) -> None:
     """Raise VideoDependencyError, saying what to install, if a format's encoder is missing."""
     for fmt in formats:
         if fmt in _FFMPEG_CODECS:
-            _imageio_ffmpeg(fmt)
+            _require_ffmpeg(fmt)
         elif fmt == "webp" and not features.check("webp"):
             raise VideoDependencyError(
                 "webp: this Pillow was built without WebP support; "
@@ -65,23 +65,20 @@ def require_encoders(formats: Iterable[str]) -> None:
             )
 
 
-def _imageio_ffmpeg(fmt: str) -> ModuleType:
-    """The imageio_ffmpeg module, with a usable ffmpeg executable, imported on first use."""
+def _require_ffmpeg(fmt: str) -> None:
+    """Raise VideoDependencyError, saying what to install, if imageio-ffmpeg's ffmpeg is missing."""
     try:
-        import imageio_ffmpeg
-    except ImportError as err:
+        ffmpeg.executable()
+    except ffmpeg.FFmpegMissingError as err:
+        if isinstance(err.__cause__, ImportError):
+            raise VideoDependencyError(
+                f"{fmt}: writing {fmt.upper()} needs the {_FFMPEG_PACKAGE} package, which is not installed; "
+                f"install it with `pip install {_FFMPEG_PACKAGE}`, or choose gif, webp or png"
+            ) from err
         raise VideoDependencyError(
-            f"{fmt}: writing {fmt.upper()} needs the {_FFMPEG_PACKAGE} package, which is not installed; "
-            f"install it with `pip install {_FFMPEG_PACKAGE}`, or choose gif, webp or png"
+            f"{fmt}: {err}; reinstall it with `pip install --force-reinstall {_FFMPEG_PACKAGE}` "
+            "or set IMAGEIO_FFMPEG_EXE"
         ) from err
-    try:
-        imageio_ffmpeg.get_ffmpeg_exe()
-    except RuntimeError as err:
-        raise VideoDependencyError(
-            f"{fmt}: {_FFMPEG_PACKAGE} found no ffmpeg executable ({err}); reinstall it with "
-            f"`pip install --force-reinstall {_FFMPEG_PACKAGE}` or set IMAGEIO_FFMPEG_EXE"
-        ) from err
-    return imageio_ffmpeg
 
 
 def _pad_to_even(frames: np.ndarray) -> np.ndarray:
@@ -95,34 +92,13 @@ def _pad_to_even(frames: np.ndarray) -> np.ndarray:
 def _write_ffmpeg(
     frames: np.ndarray, path: Path, *, fmt: str, fps: float, loop: str, comment: str | None
 ) -> None:
-    """Encode MP4 (H.264) or WebM (VP9) with imageio-ffmpeg."""
-    imageio_ffmpeg = _imageio_ffmpeg(fmt)
+    """Encode MP4 (H.264) or WebM (VP9) with ffmpeg."""
+    _require_ffmpeg(fmt)
     codec, codec_params = _FFMPEG_CODECS[fmt]
-    frames = np.ascontiguousarray(_pad_to_even(frames))
-    height, width = frames.shape[1:3]
-    output_params = [*codec_params, "-vf", _BT709_FILTER]
+    output_args = ["-c:v", codec, "-pix_fmt", "yuv420p", *codec_params, "-vf", _BT709_FILTER]
     if comment:
-        output_params += ["-metadata", f"comment={comment}"]
-    writer = imageio_ffmpeg.write_frames(
-        str(path),
-        (int(width), int(height)),
-        fps=fps,
-        codec=codec,
-        quality=None,
-        pix_fmt_in="rgb24",
-        pix_fmt_out="yuv420p",
-        macro_block_size=1,
-        ffmpeg_log_level=_FFMPEG_LOG_LEVEL,
-        output_params=output_params,
-    )
-    writer.send(None)
-    try:
-        for frame in frames:
-            writer.send(frame)
-    finally:
-        writer.close()  # ffmpeg finishes the file (or dies) before this returns
-    if path.stat().st_size == 0:
-        raise RuntimeError(f"{fmt}: ffmpeg wrote nothing to {path}; see its messages above")
+        output_args += ["-metadata", f"comment={comment}"]
+    ffmpeg.encode(_pad_to_even(frames), path, fps=fps, output_args=output_args)
 
 
 def _write_pillow(

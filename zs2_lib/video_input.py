@@ -29,6 +29,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageSequence
 
+from zs2_lib import ffmpeg
 from zs2_lib.params import FIELD_BY_NAME
 from zs2_lib.values import ParamError, error
 
@@ -252,27 +253,19 @@ def _loaded(frame: Image.Image) -> Image.Image:
 
 def _ffmpeg_frames(path: Path, name: str | None = None) -> tuple[Iterator[np.ndarray], float | None]:
     """Every decoded frame, timestamps passed through (ffmpeg's default would drop or repeat frames)."""
-    import imageio_ffmpeg
-
     name = name or path.name
-    reader = imageio_ffmpeg.read_frames(str(path), output_params=["-fps_mode", "passthrough"])
     try:
-        meta = next(reader)
-    except (OSError, RuntimeError, StopIteration) as err:
-        raise error(VIDEO, name, "cannot be read as a video", ACCEPTED) from err
-    width, height = meta["size"]
-    fps = float(meta.get("fps") or 0) or None
+        info = ffmpeg.probe(path)
+    except (ffmpeg.FFmpegMissingError, RuntimeError) as err:
+        raise error(VIDEO, name, f"cannot be read as a video ({err})", ACCEPTED) from err
 
     def frames() -> Iterator[np.ndarray]:
         try:
-            for data in reader:
-                yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
+            yield from ffmpeg.decode(path, info)
         except RuntimeError as err:
             raise error(VIDEO, name, f"cannot be decoded ({err})", ACCEPTED) from err
-        finally:
-            reader.close()
 
-    return frames(), fps
+    return frames(), info.fps
 
 
 # --- API values ----------------------------------------------------------------------------------

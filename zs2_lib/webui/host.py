@@ -184,18 +184,41 @@ class Encoded:
 
 
 def _seeded_samples(image: torch.Tensor, seeds: list[int], mean: bool) -> torch.Tensor:
-    """``images_tensor_to_samples`` frame by frame, frame i's posterior sample under ``seeds[i]``."""
+    """``images_tensor_to_samples`` of a batch, frame i's posterior sample drawn under ``seeds[i]``.
+
+    The webui encodes a batch one frame at a time (``encode_first_stage`` per frame, the posterior
+    sampled right after it by ldm, within it by sgm), so one call with each frame's encode started
+    from its seed gives what one call per frame gives, without a per-frame VAE ``.to()`` and RNG
+    save (the larger part of ZS² v2v's overhead on a fast UNet, by profile). TAESD has no posterior.
+    """
     from modules.sd_samplers_common import approximation_indexes, images_tensor_to_samples
 
     model = shared.sd_model
     approximation = approximation_indexes.get(shared.opts.sd_vae_encode_method)
-    latents = []
-    for frame, seed in zip(image, seeds, strict=True):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            with _posterior_mean(model, mean and approximation != 3):
-                latents.append(images_tensor_to_samples(frame[None], approximation, model))
-    return torch.cat(latents)
+    if approximation == 3:
+        return images_tensor_to_samples(image, approximation, model)
+    with torch.random.fork_rng(devices=[]), _posterior_mean(model, mean), _seeded_encodes(model, seeds):
+        return images_tensor_to_samples(image, approximation, model)
+
+
+@contextmanager
+def _seeded_encodes(model: Any, seeds: list[int]) -> Iterator[None]:
+    """While open, the i-th ``model.encode_first_stage`` call (one frame) starts from ``seeds[i]``."""
+    remaining = iter(seeds)
+    encode = model.encode_first_stage
+
+    def seeded(x: torch.Tensor) -> Any:
+        seed = next(remaining, None)
+        if len(x) != 1 or seed is None:
+            raise RuntimeError(
+                f"ZS2: the webui encoded {len(x)} image(s) in one call, past the {len(seeds)} frames "
+                "seeded; video to video needs one encode per frame (A1111 1.10's images_tensor_to_samples)"
+            )
+        torch.manual_seed(seed)
+        return encode(x)
+
+    with _replaced(model, "encode_first_stage", seeded):
+        yield
 
 
 @contextmanager
@@ -213,16 +236,23 @@ def _posterior_mean(model: Any, on: bool) -> Iterator[None]:
         finally:
             regularization.sample = previous
         return
-    previous = vars(model).get("encode_first_stage", MISSING)
     encode = model.encode_first_stage
-    model.encode_first_stage = lambda x: encode(x).mode()  # ldm: a tensor is scaled as it is
+    with _replaced(model, "encode_first_stage", lambda x: encode(x).mode()):  # ldm: a tensor is scaled as is
+        yield
+
+
+@contextmanager
+def _replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """While open, ``owner.<name>`` is ``value`` as an instance attribute (a method shadowed)."""
+    previous = vars(owner).get(name, MISSING)
+    setattr(owner, name, value)
     try:
         yield
     finally:
         if previous is MISSING:
-            del model.encode_first_stage
+            delattr(owner, name)
         else:
-            model.encode_first_stage = previous
+            setattr(owner, name, previous)
 
 
 @dataclass
