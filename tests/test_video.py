@@ -355,15 +355,16 @@ def test_ffmpeg_failure_mid_write_leaves_no_file(
     real_feed = ffmpeg._feed
     written = []
 
-    def feed(pipe, frames: np.ndarray) -> None:
-        real_feed(pipe, frames[:1])  # the first frame really reaches ffmpeg
-        written.append(pipe)
+    def feed(encoder: ffmpeg.Encoder, frames: np.ndarray) -> None:
+        real_feed(encoder, frames[:1])  # the first frame really reaches ffmpeg
+        written.append(encoder.path)
         raise OSError("pipe broke")
 
     monkeypatch.setattr(ffmpeg, "_feed", feed)
     with pytest.raises(OSError, match="pipe broke"):
         write_video(make_frames(), tmp_path / f"clip.{fmt}", fps=FPS)
     assert len(written) == 1
+    assert written[0].name.startswith(".clip.tmp-")
     assert listing(tmp_path) == []
 
 

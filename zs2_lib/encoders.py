@@ -16,6 +16,7 @@ or folder; :mod:`zs2_lib.files` makes that atomic.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -37,7 +38,7 @@ _BT709_FILTER = (
 # (measured in one run on the shared 2-core machine); with a fast UNet the encoder was a visible
 # share of the request.
 _FFMPEG_CODECS = {
-    "mp4": ("libx264", ["-crf", "18", "-preset", "veryfast", "-movflags", "+faststart"]),
+    "mp4": ("libx264", ["-crf", "18", "-preset", "veryfast"]),
     "webm": (
         "libvpx-vp9",
         ["-crf", "24", "-b:v", "0", "-deadline", "good", "-cpu-used", "4", "-row-mt", "1"],
@@ -81,12 +82,12 @@ def _require_ffmpeg(fmt: str) -> None:
         ) from err
 
 
-def _pad_to_even(frames: np.ndarray) -> np.ndarray:
-    """Pad an odd height or width by one row or column that repeats the last one."""
-    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+def pad_to_even(frames: np.ndarray) -> np.ndarray:
+    """Pad an odd height or width (frames ``[..., H, W, 3]``) by a row or column repeating the last."""
+    pad_h, pad_w = frames.shape[-3] % 2, frames.shape[-2] % 2
     if not (pad_h or pad_w):
         return frames
-    return np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    return np.pad(frames, [(0, 0)] * (frames.ndim - 3) + [(0, pad_h), (0, pad_w), (0, 0)], mode="edge")
 
 
 def _write_ffmpeg(
@@ -94,11 +95,31 @@ def _write_ffmpeg(
 ) -> None:
     """Encode MP4 (H.264) or WebM (VP9) with ffmpeg."""
     _require_ffmpeg(fmt)
+    output_args = [*ffmpeg_stream_args(fmt), *_container_args(fmt, comment)]
+    ffmpeg.encode(pad_to_even(frames), path, fps=fps, output_args=output_args)
+
+
+def ffmpeg_stream_args(fmt: str) -> list[str]:
+    """ffmpeg's arguments for the video stream of an MP4 or WebM (codec, quality, colours)."""
     codec, codec_params = _FFMPEG_CODECS[fmt]
-    output_args = ["-c:v", codec, "-pix_fmt", "yuv420p", *codec_params, "-vf", _BT709_FILTER]
-    if comment:
-        output_args += ["-metadata", f"comment={comment}"]
-    ffmpeg.encode(_pad_to_even(frames), path, fps=fps, output_args=output_args)
+    return ["-c:v", codec, "-pix_fmt", "yuv420p", *codec_params, "-vf", _BT709_FILTER]
+
+
+def finish_ffmpeg_file(staged: Path, fmt: str, comment: str | None) -> None:
+    """Give an MP4 or WebM encoded as a stream its container's finish, in place: the index in front
+    (MP4 ``+faststart``, for playback while downloading) and the comment; the video is copied."""
+    finished = staged.with_name(f"{staged.stem}.finished{staged.suffix}")
+    result = ffmpeg.run(["-v", "error", "-y", "-i", str(staged), "-map", "0", "-c", "copy",
+                         *_container_args(fmt, comment), str(finished)])  # fmt: skip
+    if result.returncode != 0:
+        finished.unlink(missing_ok=True)
+        raise RuntimeError(f"ffmpeg could not finish {staged.name}: {result.stderr.strip()}")
+    os.replace(finished, staged)
+
+
+def _container_args(fmt: str, comment: str | None) -> list[str]:
+    faststart = ["-movflags", "+faststart"] if fmt == "mp4" else []
+    return [*faststart, *(["-metadata", f"comment={comment}"] if comment else [])]
 
 
 def _write_pillow(

@@ -14,6 +14,7 @@ raises :class:`FFmpegMissingError` for callers to explain in their own terms.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import tempfile
@@ -65,49 +66,94 @@ def run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+class Encoder:
+    """ffmpeg encoding raw RGB frames into ``path`` as they are written (a video made while it arrives).
+
+    Write uint8 ``[H, W, 3]`` frames with :meth:`write`, then :meth:`close` (which waits for the
+    file and raises if ffmpeg failed) or :meth:`kill` (stops it; the caller removes the file).
+    """
+
+    def __init__(
+        self, path: Path, *, width: int, height: int, fps: float, output_args: Sequence[str]
+    ) -> None:
+        self.path, self.shape = path, (height, width, 3)
+        size = ("-s", f"{width}x{height}", "-r", f"{fps:.10g}")
+        command = [executable(), "-hide_banner", "-v", "error", "-y", *PIXELS, *size, "-i", "-", "-an"]
+        self._messages = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close() or kill())
+        self._process = subprocess.Popen(
+            [*command, *output_args, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self._messages,
+            start_new_session=True,
+        )
+        self._open = True
+
+    def write(self, frame: np.ndarray) -> None:
+        """Send one frame (its shape must be the encoder's); a frame ffmpeg no longer reads is dropped,
+        and :meth:`close` says why it stopped."""
+        if frame.shape != self.shape or frame.dtype != np.uint8:
+            raise ValueError(f"frame: expected uint8 {self.shape}, got {frame.dtype} {frame.shape}")
+        assert self._process.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self._process.stdin.write(memoryview(np.ascontiguousarray(frame).reshape(-1)))
+
+    def close(self) -> None:
+        """End the input and wait for ffmpeg to finish the file.
+
+        Raises:
+            RuntimeError: ffmpeg failed or wrote nothing (its messages in the text).
+        """
+        if not self._open:
+            return
+        self._open = False
+        _close(self._process.stdin)
+        code = self._process.wait()
+        try:
+            if code != 0 or self.path.stat().st_size == 0:
+                raise RuntimeError(
+                    f"ffmpeg could not write {self.path.name} (exit status {code}): {_text(self._messages)}"
+                )
+        finally:
+            self._messages.close()
+
+    def kill(self) -> None:
+        """Stop ffmpeg now (the file it leaves is incomplete)."""
+        if not self._open:
+            return
+        self._open = False
+        self._process.kill()
+        _close(self._process.stdin)
+        self._process.wait()
+        self._messages.close()
+
+
 def encode(frames: np.ndarray, path: Path, *, fps: float, output_args: Sequence[str]) -> None:
     """Encode uint8 ``[F, H, W, 3]`` RGB ``frames`` at ``fps`` into ``path`` with ``output_args``.
 
     Raises:
         RuntimeError: ffmpeg failed or wrote nothing (its messages in the text).
     """
-    frames = np.ascontiguousarray(frames, dtype=np.uint8)
     height, width = frames.shape[1:3]
-    size = ("-s", f"{width}x{height}", "-r", f"{fps:.10g}")
-    command = [executable(), "-hide_banner", "-v", "error", "-y", *PIXELS, *size, "-i", "-", "-an"]
-    command += [*output_args, str(path)]
-    with tempfile.TemporaryFile() as messages:
-        process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=messages, start_new_session=True
-        )
-        try:
-            _feed(process.stdin, frames)
-        except BrokenPipeError:
-            pass  # ffmpeg stopped reading: its exit status and messages say why
-        except BaseException:
-            process.kill()
-            process.wait()
-            raise
-        finally:
-            _close(process.stdin)
-        code = process.wait()
-        if code != 0 or path.stat().st_size == 0:
-            raise RuntimeError(f"ffmpeg could not write {path.name} (exit status {code}): {_text(messages)}")
+    encoder = Encoder(path, width=width, height=height, fps=fps, output_args=output_args)
+    try:
+        _feed(encoder, frames)
+    except BaseException:
+        encoder.kill()
+        raise
+    encoder.close()
 
 
-def _feed(pipe: IO[bytes] | None, frames: np.ndarray) -> None:
-    """Write the frames to ffmpeg's input, one frame at a time (no copy of the whole video)."""
-    assert pipe is not None
+def _feed(encoder: Encoder, frames: np.ndarray) -> None:
+    """Write the frames one at a time (no copy of the whole video)."""
     for frame in frames:
-        pipe.write(memoryview(frame.reshape(-1)))
+        encoder.write(frame)
 
 
 def _close(pipe: IO[bytes] | None) -> None:
-    try:
+    with contextlib.suppress(BrokenPipeError):
         if pipe is not None:
             pipe.close()
-    except BrokenPipeError:
-        pass
 
 
 def probe(path: Path) -> StreamInfo:
@@ -167,4 +213,4 @@ def _text(messages: IO[bytes]) -> str:
     return " / ".join(line.strip() for line in lines[-5:])
 
 
-__all__ = ["FFmpegMissingError", "StreamInfo", "decode", "encode", "executable", "probe", "run"]
+__all__ = ["Encoder", "FFmpegMissingError", "StreamInfo", "decode", "encode", "executable", "probe", "run"]

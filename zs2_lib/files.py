@@ -25,7 +25,7 @@ PathLike = str | os.PathLike[str]
 _TEMP_ATTEMPTS = 100
 _TAG_BYTES = 4
 _TEMP_NAME = re.compile(rf"\..+\.tmp-(?P<pid>[0-9]+)-[0-9a-f]{{{2 * _TAG_BYTES}}}(\.[A-Za-z0-9]+)?")
-"""A temporary's name as :func:`_temp_sibling` makes it (file or folder)."""
+"""A temporary's name as :func:`temporary_sibling` makes it (file or folder)."""
 
 
 def stage(frames: np.ndarray, target: Path, fmt: str, *, fps: float, loop: str, comment: str | None) -> Path:
@@ -34,7 +34,7 @@ def stage(frames: np.ndarray, target: Path, fmt: str, *, fps: float, loop: str, 
     ``frames`` is already the sequence to store (loop mode applied). On any failure the
     temporary is removed and the error re-raised.
     """
-    staged = _temp_sibling(target, folder=fmt == "png")
+    staged = temporary_sibling(target, folder=fmt == "png")
     try:
         ENCODERS[fmt](frames, staged, fmt=fmt, fps=fps, loop=loop, comment=comment)
     except BaseException:
@@ -60,7 +60,7 @@ def write_text(path: PathLike, text: str) -> Path:
     """Write a small text file (e.g. a video's infotext) atomically, like the videos; returns its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staged = _temp_sibling(path, folder=False)
+    staged = temporary_sibling(path, folder=False)
     try:
         staged.write_text(text, encoding="utf-8")
     except BaseException:
@@ -76,7 +76,7 @@ def check_free(path: Path) -> None:
         raise FileExistsError(f"{path}: already exists; PNG frames are only written to a new directory")
 
 
-def _temp_sibling(target: Path, *, folder: bool) -> Path:
+def temporary_sibling(target: Path, *, folder: bool) -> Path:
     """Create an empty file (or folder) that is a hidden, unused sibling of ``target``.
 
     The name is ``.<stem>.tmp-<pid>-<hex><suffix>`` (a folder: ``.<name>.tmp-<pid>-<hex>``): hidden,
@@ -124,7 +124,7 @@ def remove_all(paths: Iterable[Path]) -> None:
 def remove_stale_temporaries(directory: PathLike) -> list[Path]:
     """Delete this module's temporaries in ``directory`` whose process is gone; returns them.
 
-    Only hidden names of the form :func:`_temp_sibling` makes are considered, and only those of a
+    Only hidden names of the form :func:`temporary_sibling` makes are considered, and only those of a
     process that no longer runs (a crash mid-write): writers that are still running, this process
     included, and every other file are left alone.
     """

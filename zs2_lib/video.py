@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from numbers import Real
 from pathlib import Path
@@ -75,6 +75,8 @@ def write_videos(
     comment: str | None = None,
     interpolate: int = 1,
     interpolator: str = "opencv",
+    streamed: Mapping[str, Path] | None = None,
+    smooth: np.ndarray | None = None,
 ) -> dict[str, Path]:
     """Write ``frames`` in several formats as ``<directory>/<basename>.<ext>``, all or nothing.
 
@@ -98,6 +100,9 @@ def write_videos(
             ``interpolate - 1`` in-between frames after each (:mod:`zs2_lib.interpolation`, the
             last→first transition too with ``"loop"``) at ``interpolate · fps``.
         interpolator: one of :data:`zs2_lib.interpolation.INTERPOLATORS`.
+        streamed: formats already encoded while the frames arrived (:mod:`zs2_lib.video_stream`):
+            ``{format: temporary file}`` in ``directory``, committed (or removed) with the others.
+        smooth: the interpolated frames, when already made (before the loop mode is applied).
 
     Returns:
         ``{format: path}`` in the order the formats were requested.
@@ -108,29 +113,36 @@ def write_videos(
         FileExistsError: ``"png"`` was requested and its folder already exists.
         VideoDependencyError: a requested format's encoder is not installed.
     """
-    directory = Path(directory)
-    frames = _check_frames(frames)
-    fps = _check_fps(fps)
-    _check_loop(loop)
-    _check_comment(comment)
-    _check_name(basename, "basename")
-    targets = {fmt: _target(directory, basename, fmt) for fmt in _check_formats(formats)}
-    require_encoders(targets)
-    if "png" in targets:
-        check_free(targets["png"])
-    directory.mkdir(parents=True, exist_ok=True)
+    streamed = dict(streamed or {})
+    try:
+        directory = Path(directory)
+        frames = _check_frames(frames)
+        fps = _check_fps(fps)
+        _check_loop(loop)
+        _check_comment(comment)
+        _check_name(basename, "basename")
+        targets = {fmt: _target(directory, basename, fmt) for fmt in _check_formats(formats)}
+        require_encoders(set(targets) - set(streamed))
+        if "png" in targets:
+            check_free(targets["png"])
+        directory.mkdir(parents=True, exist_ok=True)
+        sequence = sequence_for_loop(frames, loop)
+        rest = [fmt for fmt in targets if fmt not in streamed]
+        if interpolate != 1 and any(fmt != "png" for fmt in rest):
+            if smooth is None:
+                smooth = interpolation.interpolate(frames, interpolate, loop=loop, method=interpolator)
+            smooth = sequence_for_loop(smooth, loop)
+        else:
+            smooth = sequence
 
-    sequence = sequence_for_loop(frames, loop)
-    smooth = sequence
-    if interpolate != 1 and any(fmt != "png" for fmt in targets):
-        between = interpolation.interpolate(frames, interpolate, loop=loop, method=interpolator)
-        smooth = sequence_for_loop(between, loop)
+        def encode(fmt: str) -> Path:
+            shown, rate = (sequence, fps) if fmt == "png" else (smooth, fps * interpolate)
+            return stage(shown, targets[fmt], fmt, fps=rate, loop=loop, comment=comment)
 
-    def encode(fmt: str) -> Path:
-        shown, rate = (sequence, fps) if fmt == "png" else (smooth, fps * interpolate)
-        return stage(shown, targets[fmt], fmt, fps=rate, loop=loop, comment=comment)
-
-    staged = _stage_all(list(targets), encode)
+        staged = {**streamed, **_stage_all(rest, encode)}
+    except BaseException:
+        remove_all(streamed.values())
+        raise
     committed: list[Path] = []
     try:
         for fmt, target in targets.items():
@@ -146,8 +158,8 @@ def _stage_all(formats: list[str], encode: Callable[[str], Path]) -> dict[str, P
     """``{format: encode(format)}``, the formats encoded side by side (ffmpeg runs in a process of
     its own, and Pillow and numpy release the GIL for most of their work); if any fails, every
     staged file is removed and the first failure re-raised."""
-    if len(formats) == 1:
-        return {formats[0]: encode(formats[0])}
+    if len(formats) <= 1:
+        return {fmt: encode(fmt) for fmt in formats}
     with ThreadPoolExecutor(max_workers=len(formats), thread_name_prefix="zs2-encode") as pool:
         futures = {fmt: pool.submit(encode, fmt) for fmt in formats}
         wait(futures.values())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tests.webui.webui_client import txt2img_request, wrote_paths, zs2_args
+from tests.webui.webui_client import FAULT_TITLE, txt2img_request, wrote_paths, zs2_args
 
 REPORT_KEY = "zs2_report"
 DEFAULT_CAPS = {"zs2_max_frames": 1024, "zs2_max_chunk_search": 2048}  # zs2_lib/webui/settings.py CAPS
@@ -217,6 +217,39 @@ def test_stale_temporaries_of_the_extension_are_removed_and_nothing_else(zs2_ser
     finally:
         for path in kept:
             path.unlink(missing_ok=True)
+
+
+def test_a_run_failing_in_its_second_chunk_leaves_no_file_and_no_encoder_of_its_first(zs2_server, measure):
+    """The first chunk's frames are being encoded (MP4, WebM) when the second chunk's UNet raises: the
+    run's undo stack stops the encoders and removes their files."""
+    server = zs2_server
+    outputs = _video_dir(server).parent
+    before = set(outputs.rglob("*")) if outputs.exists() else set()
+    fault = {FAULT_TITLE: {"args": [True, 6]}}  # Euler a, 4 steps, cond and uncond in one call: chunk 2
+    zs2 = zs2_args(frames=8, chunk=4, formats=["mp4", "webm"])
+    failed = server.txt2img(txt2img_request(zs2, seed=559, save_images=True, alwayson_scripts=fault))
+    assert failed.status == 500, failed.describe()
+    assert "injected failure at UNet call 6" in str(failed.body), failed.describe()
+    new = sorted(path.relative_to(outputs) for path in set(outputs.rglob("*")) - before)
+    encoders = _children(server.process.pid, "ffmpeg")  # imageio-ffmpeg's is ffmpeg-<platform>-<version>
+    measure(f"failed in chunk 2: new under outputs {[str(path) for path in new]}, ffmpeg left {encoders}")
+    assert len([path for path in new if path.suffix == ".png"]) == 4  # chunk 1 reached the frames' hook
+    assert not [path for path in new if path.parts[0] == VIDEO_DIR[-1] and len(path.parts) > 1]  # no file
+    assert encoders == []
+
+
+def _children(pid: int, name: str) -> list[int]:
+    """Running processes whose name starts with ``name`` and whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+            command = fields[0].split("(", 1)[1]
+        except (OSError, IndexError):
+            continue
+        if command.startswith(name) and int(fields[1].split()[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 # 8. refused before the prompt is encoded and params.txt written ------------------------------------

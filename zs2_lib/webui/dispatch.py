@@ -22,6 +22,7 @@ from zs2_lib.webui.errors import RequestError
 from zs2_lib.webui.features import img2img
 from zs2_lib.webui.features.batch_plan import BatchPlan
 from zs2_lib.webui.features.controlnet import ControlNetFrames
+from zs2_lib.webui.features.encoding import Encoding
 from zs2_lib.webui.features.frames import Frames
 from zs2_lib.webui.features.noise import InitialNoise
 from zs2_lib.webui.features.prompt_travel import PromptTravel
@@ -43,6 +44,7 @@ def video_features(host: Any) -> list[Feature]:
         BrownianNoise(),
         ControlNetFrames(),  # after InitialNoise: its refusal wraps the chunk's p.rng
         Frames(),
+        Encoding(),  # after Frames: it streams the frames Frames keeps
         PromptTravel(),
     ]
 

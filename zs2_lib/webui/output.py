@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,9 @@ import numpy as np
 from zs2_lib.audio import carry_audio
 from zs2_lib.files import remove_stale_temporaries
 from zs2_lib.interpolation import factor_for, frame_count
-from zs2_lib.names import API_KEY, OUTPUT_FOLDER, PREFIX, REPORT_KEY, console
-from zs2_lib.video import unique_basename, write_text, write_videos
+from zs2_lib.names import API_KEY, PREFIX, REPORT_KEY, console
+from zs2_lib.video import unique_basename, write_text
+from zs2_lib.webui.features.encoding import Encoding
 from zs2_lib.webui.features.frames import Frames
 from zs2_lib.webui.features.img2img import Img2ImgFrames
 from zs2_lib.webui.run import Run
@@ -52,27 +51,20 @@ def deliver(run: Run, processed: Any) -> None:
     """
     p = run.p
     frames = run.feature(Frames)
-    directory = video_directory(p)
-    temporary = directory is None
-    if temporary:
-        directory = Path(tempfile.mkdtemp(prefix="zs2-"))
+    encoding = run.feature(Encoding)
+    directory = encoding.directory
     collected = _collector(p)
     offset = len(collected.report)
-    reports: list[dict[str, Any]] = []
-    try:
-        removed = remove_stale_temporaries(directory) if not temporary else []
+    if not encoding.temporary:
+        removed = remove_stale_temporaries(directory)
         if removed:
             console(f"removed {len(removed)} stale temporary file(s) of an earlier crash from {directory}")
-        saved, reports = write_run_videos(run, frames, processed, directory, offset)
-        is_api = getattr(p, "is_api", False)
-        if is_api:
-            collected.videos += [_api_entry(video, fmt, path) for video, fmt, path in _files(saved)]
-        elif not temporary:
-            show_in_results(processed, saved, directory)
-            collected.videos += [_page_entry(video, fmt, path) for video, fmt, path in _files(saved)]
-    finally:
-        if temporary:
-            shutil.rmtree(directory, ignore_errors=True)
+    saved, reports = write_run_videos(run, frames, processed, offset)
+    if getattr(p, "is_api", False):  # read now: a temporary folder goes with the run
+        collected.videos += [_api_entry(video, fmt, path) for video, fmt, path in _files(saved)]
+    elif not encoding.temporary:
+        show_in_results(processed, saved, directory)
+        collected.videos += [_page_entry(video, fmt, path) for video, fmt, path in _files(saved)]
     collected.report += reports
     lines = [f"{PREFIX} video {r['video']}: {r['frames']} of {r['requested']} frames: {r['reason']}"
              for r in reports if r["reason"]]  # fmt: skip
@@ -86,15 +78,8 @@ def deliver(run: Run, processed: Any) -> None:
         console(f"state carried between chunks: {run.peak_carried / 2**20:.1f} MiB")
 
 
-def video_directory(p: Any) -> Path | None:
-    """``<outpath_samples>/zs2``, or None when the request asked not to save images."""
-    if getattr(p, "do_not_save_samples", False):
-        return None
-    return Path(p.outpath_samples) / OUTPUT_FOLDER
-
-
 def write_run_videos(
-    run: Run, frames: Frames, processed: Any, directory: Path, offset: int = 0
+    run: Run, frames: Frames, processed: Any, offset: int = 0
 ) -> tuple[list[SavedVideo], list[dict[str, Any]]]:
     """Write each video's frames, with the infotext as comment and as a ``.txt`` beside it.
 
@@ -103,6 +88,8 @@ def write_run_videos(
     so the cells of an X/Y/Z plot count on); a video that fails to write is reported, not raised.
     """
     p, params, plan = run.p, run.params, run.plan
+    encoding = run.feature(Encoding)
+    directory = encoding.directory
     source = next((f.source.video for f in run.features if isinstance(f, Img2ImgFrames)), None)
     saved, reports = [], []
     for video in range(plan.videos):
@@ -122,17 +109,8 @@ def write_run_videos(
         try:
             infotext = processed.infotext(p, first)
             basename = unique_basename(directory, f"zs2-{seed}")
-            files = write_videos(
-                np.stack([np.asarray(image.convert("RGB")) for image in images]),
-                directory,
-                basename,
-                params.formats,
-                fps=params.fps,
-                loop=params.loop,
-                comment=infotext,
-                interpolate=factor,
-                interpolator=params.interpolator,
-            )
+            pixels = np.stack([np.asarray(image.convert("RGB")) for image in images])
+            files = encoding.write(run, video, pixels, basename, infotext)
             if source is not None:
                 carry_audio(files, source, keep=params.keep_audio)
             write_text(directory / f"{basename}.txt", infotext)

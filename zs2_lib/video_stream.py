@@ -1,0 +1,192 @@
+"""A video whose MP4 and WebM are encoded while its frames arrive, off the sampling thread.
+
+Written at the end of a run, the videos' encoding adds to the run's time: with a fast UNet it is a
+visible share of it (on a GPU, seconds of x264 and VP9 after seconds of sampling). A
+:class:`VideoStream` takes each frame as the webui finishes it (:meth:`VideoStream.add` only hands
+it over) and a worker thread feeds it, with its in-between frames when interpolating, to one ffmpeg
+per streamed format, which encodes while the webui decodes, saves and samples the next frames and
+chunks. :meth:`VideoStream.finish` then adds what needs the whole video (the loop's tail, the
+container's index and comment) and writes the formats that take every frame at once (GIF's shared
+palette, WebP, PNG frames) with :func:`zs2_lib.video.write_videos`, all or nothing as before: the
+files appear under their names only when every format has succeeded.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zs2_lib import encoders, ffmpeg, interpolation
+from zs2_lib.files import remove_all, temporary_sibling
+from zs2_lib.video import write_videos
+
+STREAMED = ("mp4", "webm")
+"""Formats encoded as the frames arrive; the others need every frame at once."""
+_END = object()
+
+
+class VideoStream:
+    """One video's MP4/WebM, encoded frame by frame in a worker thread while the run goes on.
+
+    Args:
+        directory: where the video will be written (the temporaries are hidden siblings there).
+        formats: the video's formats; those in :data:`STREAMED` are encoded as frames arrive.
+        fps, loop, interpolate, interpolator: as for :func:`zs2_lib.video.write_videos`.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        formats: Iterable[str],
+        *,
+        fps: float,
+        loop: str,
+        interpolate: int = 1,
+        interpolator: str = "opencv",
+    ) -> None:
+        self.directory, self.fps, self.loop = Path(directory), fps, loop
+        self.factor, self.interpolator = interpolate, interpolator
+        self.formats = [fmt for fmt in dict.fromkeys(formats) if fmt in STREAMED]
+        self.count = 0  # frames handed over
+        self._times = [step / interpolate for step in range(1, interpolate)]
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._encoders: dict[str, ffmpeg.Encoder] = {}
+        self._first: np.ndarray | None = None
+        self._previous: np.ndarray | None = None
+        self._smooth: list[np.ndarray] = []  # sampled and in-between frames, kept for the loop's tail
+        self._error: BaseException | None = None
+        self._cancelled = False
+
+    def add(self, frame: np.ndarray) -> None:
+        """Hand over the next frame, uint8 ``[H, W, 3]`` RGB (not changed afterwards); never blocks."""
+        if not self.formats:
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="zs2-video-stream", daemon=True)
+            self._thread.start()
+        self.count += 1
+        self._queue.put(frame)
+
+    def _work(self) -> None:
+        while (frame := self._queue.get()) is not _END:
+            if self._error is None and not self._cancelled:
+                try:
+                    self._encode(frame)
+                except BaseException as error:  # finish() falls back to encoding from all frames
+                    self._error = error
+
+    def _encode(self, frame: np.ndarray) -> None:
+        if self._first is None:
+            self._first = frame
+            self._start(frame.shape)
+        elif self.factor > 1:
+            for between in interpolation.in_between(self._previous, frame, self._times):
+                self._write(between)
+        self._write(frame)
+        self._previous = frame
+
+    def _start(self, shape: tuple[int, ...]) -> None:
+        """One ffmpeg per streamed format, writing to a hidden temporary in the video's directory."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        height, width = (size + size % 2 for size in shape[:2])  # as encoders.pad_to_even pads
+        for fmt in self.formats:
+            path = temporary_sibling(self.directory / f"zs2-stream.{fmt}", folder=False)
+            try:
+                self._encoders[fmt] = ffmpeg.Encoder(
+                    path,
+                    width=width,
+                    height=height,
+                    fps=self.fps * self.factor,
+                    output_args=encoders.ffmpeg_stream_args(fmt),
+                )
+            except BaseException:
+                remove_all([path])
+                raise
+
+    def _write(self, frame: np.ndarray) -> None:
+        padded = encoders.pad_to_even(frame)
+        for encoder in self._encoders.values():
+            encoder.write(padded)
+        if self.loop == "pingpong" or self.factor > 1:
+            self._smooth.append(frame)
+
+    def finish(
+        self, frames: np.ndarray, basename: str, formats: Iterable[str], comment: str | None
+    ) -> dict[str, Path]:
+        """Write the video under ``basename`` in every format: the streamed ones completed, the
+        others from ``frames`` (the frames handed over, as one array), all or nothing.
+
+        A stream that failed, or that saw other frames than ``frames``, is dropped and its formats
+        are encoded from ``frames`` like the rest.
+        """
+        self._stop()
+        streamed: dict[str, Path] = {}
+        smooth = None
+        if self._encoders and self._error is None and self.count == len(frames):
+            try:
+                streamed = self._complete(comment)
+            except Exception:
+                self.abort()
+                streamed = {}
+            else:
+                smooth = np.stack(self._between(frames)) if self.factor > 1 else None
+        else:
+            self.abort()
+        return write_videos(
+            frames,
+            self.directory,
+            basename,
+            formats,
+            fps=self.fps,
+            loop=self.loop,
+            comment=comment,
+            interpolate=self.factor,
+            interpolator=self.interpolator,
+            streamed=streamed,
+            smooth=smooth,
+        )
+
+    def _between(self, frames: np.ndarray) -> list[np.ndarray]:
+        """The interpolated frames before the loop mode (what :func:`interpolation.interpolate` gives)."""
+        count = interpolation.frame_count(len(frames), self.factor, self.loop)
+        return self._smooth[:count]
+
+    def _complete(self, comment: str | None) -> dict[str, Path]:
+        """The loop's tail, then each streamed file closed and given its container's finish."""
+        if self.loop == "loop" and self.factor > 1 and self.count > 1:
+            for between in interpolation.in_between(self._previous, self._first, self._times):
+                self._write(between)
+        if self.loop == "pingpong":
+            for frame in self._smooth[-2:0:-1]:
+                self._write(frame)
+        files = {}
+        for fmt, encoder in self._encoders.items():
+            encoder.close()
+            encoders.finish_ffmpeg_file(encoder.path, fmt, comment)
+            files[fmt] = encoder.path
+        self._encoders = {}
+        return files
+
+    def _stop(self) -> None:
+        """Let the worker finish the frames handed over, then end it."""
+        if self._thread is not None:
+            self._queue.put(_END)
+            self._thread.join()
+            self._thread = None
+
+    def abort(self) -> None:
+        """Stop everything and remove what the stream wrote (safe to call at any time, and again):
+        the worker drops the frames still queued, so this waits for one frame at most."""
+        self._cancelled = True
+        self._stop()
+        for encoder in self._encoders.values():
+            encoder.kill()
+        remove_all(encoder.path for encoder in self._encoders.values())
+        self._encoders = {}
+        self._smooth = []

@@ -1,0 +1,91 @@
+"""Where a run's videos go, and their MP4/WebM encoded while the run goes on.
+
+The folder is fixed when the run starts: ``<outpath_samples>/zs2``, or, for a request that asked
+not to save images, a temporary folder that goes with the run (API clients still get the files'
+data). Each frame a video keeps (:class:`~zs2_lib.webui.features.frames.Frames` decides) is handed
+to the video's :class:`~zs2_lib.video_stream.VideoStream` as the webui finishes it, so the encoders
+work while the webui decodes, saves and samples on; :mod:`zs2_lib.webui.output` completes them.
+On every other path (exception, reload) the undo stack stops the streams and removes their files.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zs2_lib.interpolation import factor_for
+from zs2_lib.names import OUTPUT_FOLDER
+from zs2_lib.video import write_videos
+from zs2_lib.video_stream import VideoStream
+from zs2_lib.webui.features.frames import Frames
+from zs2_lib.webui.run import Feature, Run
+
+
+def video_directory(p: Any) -> Path | None:
+    """``<outpath_samples>/zs2``, or None when the request asked not to save images."""
+    if getattr(p, "do_not_save_samples", False):
+        return None
+    return Path(p.outpath_samples) / OUTPUT_FOLDER
+
+
+class Encoding(Feature):
+    """The run's video folder, and one stream per video fed with the frames the video keeps."""
+
+    def __init__(self) -> None:
+        self.directory = Path()
+        self.temporary = False
+        self.streams: dict[int, VideoStream] = {}
+
+    def install(self, run: Run) -> None:
+        directory = video_directory(run.p)
+        self.temporary = directory is None
+        self.directory = Path(tempfile.mkdtemp(prefix="zs2-")) if directory is None else directory
+        run.undo.callback(self._close)
+
+    def frame(self, run: Run, image: Any) -> None:
+        video, _, _ = run.plan.locate(run.p.iteration)
+        kept = run.feature(Frames).videos.get(video)
+        if not kept or kept[-1] is not image:
+            return  # left out of the video
+        stream = self.streams.get(video)
+        if stream is None:
+            params = run.params
+            factor = factor_for(params.fps, params.interpolate, params.target_fps)
+            stream = self.streams[video] = VideoStream(
+                self.directory,
+                params.formats,
+                fps=params.fps,
+                loop=params.loop,
+                interpolate=factor,
+                interpolator=params.interpolator,
+            )
+        stream.add(np.asarray(image if image.mode == "RGB" else image.convert("RGB")))
+
+    def write(self, run: Run, video: int, frames: np.ndarray, basename: str, comment: str) -> dict[str, Path]:
+        """Write one video in every format under ``basename`` (see :func:`zs2_lib.video.write_videos`)."""
+        params = run.params
+        stream = self.streams.pop(video, None)
+        if stream is not None:
+            return stream.finish(frames, basename, params.formats, comment)
+        return write_videos(
+            frames,
+            self.directory,
+            basename,
+            params.formats,
+            fps=params.fps,
+            loop=params.loop,
+            comment=comment,
+            interpolate=factor_for(params.fps, params.interpolate, params.target_fps),
+            interpolator=params.interpolator,
+        )
+
+    def _close(self) -> None:
+        for stream in self.streams.values():
+            stream.abort()
+        self.streams.clear()
+        if self.temporary:
+            shutil.rmtree(self.directory, ignore_errors=True)
