@@ -10,7 +10,8 @@ RSS (VmHWM, reset before each run). Targets: ZS² ≤ 1.05× plain img2img per f
 frame and peak memory flat in the length.
 
 Usage: ``python benchmarks/bench_v2v.py --webui /path/to/stable-diffusion-webui
-[--python /path/to/webui/venv/bin/python] [--frames 16 64 256] [--chunk 16] [--rounds 3]``.
+[--python /path/to/webui/venv/bin/python] [--frames 16 64 256] [--chunk 16] [--steps 4] [--size 64]
+[--rounds 3]``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--chunk", type=int, default=16)
     parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--size", type=int, default=64, help="output width and height (the source is 64²)")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if not args.webui:
@@ -52,6 +54,7 @@ def main() -> None:
         Image.fromarray(frame).save(folder / f"{index:05d}.png")
     encoded = [png_b64(frame) for frame in frames]
     request = {"steps": args.steps, "sampler_name": "DDIM", "seed": 1}
+    request.update(width=args.size, height=args.size)
     server = WebuiServer("bench-v2v", Path(args.webui), args.python, data_dir)
     server.launch()
     rows = []
@@ -88,7 +91,7 @@ def main() -> None:
 
     print("ZS² video to video in A1111 vs plain img2img (tiny checkpoint, CPU, OMP_NUM_THREADS as set)")
     strength = img2img_body(None)["denoising_strength"]
-    print(f"64x64 px, {args.steps} DDIM steps, strength {strength}, chunks of {args.chunk}")
+    print(f"{args.size}x{args.size} px, {args.steps} DDIM steps, strength {strength}, chunks of {args.chunk}")
     print()
     columns = ["frames", "ZS² wall s/frame", "plain wall s/frame", "wall ratio", "ZS² CPU s/frame"]
     columns += ["plain CPU s/frame", "CPU ratio", "ZS² peak RSS GiB", "plain peak RSS GiB"]

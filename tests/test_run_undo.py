@@ -20,6 +20,7 @@ from zs2_lib.attention import attn1_modules
 from zs2_lib.chunking import ChunkPlan
 from zs2_lib.params import ZS2Params
 from zs2_lib.webui.features.batch_plan import BatchPlan
+from zs2_lib.webui.features.encoding import Encoding
 from zs2_lib.webui.features.frames import Frames
 from zs2_lib.webui.features.momentum import Momentum
 from zs2_lib.webui.features.noise import InitialNoise
@@ -98,6 +99,7 @@ class FakeProcessing:
         self.enable_hr = True
         self.hr_sampler_name = "DPM++ 2M SDE"
         self.is_hr_pass = False
+        self.do_not_save_samples = True  # the videos' folder is a temporary one, removed by the undo
         self.iteration = 0
         self.batch_index = 0
         self.rng: Any = None
@@ -119,7 +121,15 @@ class FakeProcessing:
 
 
 def features() -> list[Any]:
-    return [BatchPlan(), InitialNoise(), Momentum(offload=True), BrownianNoise(), Frames(), PromptTravel()]
+    return [
+        BatchPlan(),
+        InitialNoise(),
+        Momentum(offload=True),
+        BrownianNoise(),
+        Frames(),
+        Encoding(),
+        PromptTravel(),
+    ]
 
 
 def cfg_params(p: FakeProcessing, x: torch.Tensor) -> SimpleNamespace:

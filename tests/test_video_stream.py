@@ -73,10 +73,23 @@ def test_the_frames_are_encoded_off_the_callers_thread_before_finish(
     assert len(writes) == 6
 
 
-def test_a_streamed_mp4_has_its_index_in_front_and_the_comment(tmp_path: Path) -> None:
-    paths = streamed(make_frames(count=4), tmp_path, ["mp4", "webm"], comment="Steps: 20, ZS2: on")
+@pytest.mark.parametrize("known", [True, False], ids=["comment known at the start", "comment changed"])
+def test_a_streamed_mp4_has_its_index_in_front_and_the_comment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, known: bool
+) -> None:
+    comment = "Steps: 20, ZS2: on"
+    frames = make_frames(count=4)
+    started_with = comment if known else "draft"
+    stream = VideoStream(tmp_path, ["mp4", "webm"], fps=FPS, loop="loop", comment=started_with)
+    for frame in frames:
+        stream.add(frame)
+    extra_runs = []
+    real_run = ffmpeg.run
+    monkeypatch.setattr(ffmpeg, "run", lambda args: extra_runs.append(args) or real_run(args))
+    paths = stream.finish(frames, "v", ["mp4", "webm"], comment)
+    assert len(extra_runs) == (0 if known else 2)  # a changed comment costs a stream copy per file
     for path in paths.values():
-        assert ffmetadata(path)["comment"] == "Steps: 20, ZS2: on"
+        assert ffmetadata(path)["comment"] == comment
     data = paths["mp4"].read_bytes()
     assert 0 < data.index(b"moov") < data.index(b"mdat")  # +faststart: playable while downloading
 

@@ -36,6 +36,10 @@ class ChunkPlan:
         """A1111's batch count: every chunk of every video."""
         return self.videos * self.chunks
 
+    def first_image(self, video: int) -> int:
+        """Index of a video's first image among all images of the run."""
+        return video * self.chunks * self.batch_size
+
     def locate(self, batch: int) -> tuple[int, int, int]:
         """``(video, chunk, first frame)`` of an A1111 batch number."""
         video, chunk = divmod(batch, self.chunks)

@@ -95,26 +95,26 @@ def _write_ffmpeg(
 ) -> None:
     """Encode MP4 (H.264) or WebM (VP9) with ffmpeg."""
     _require_ffmpeg(fmt)
-    output_args = [*ffmpeg_stream_args(fmt), *_container_args(fmt, comment)]
-    ffmpeg.encode(pad_to_even(frames), path, fps=fps, output_args=output_args)
+    ffmpeg.encode(pad_to_even(frames), path, fps=fps, output_args=ffmpeg_output_args(fmt, comment))
 
 
-def ffmpeg_stream_args(fmt: str) -> list[str]:
-    """ffmpeg's arguments for the video stream of an MP4 or WebM (codec, quality, colours)."""
+def ffmpeg_output_args(fmt: str, comment: str | None) -> list[str]:
+    """ffmpeg's output arguments for an MP4 or WebM: codec, quality, colours, the MP4's index in front
+    (``+faststart``: playable while downloading) and the comment."""
     codec, codec_params = _FFMPEG_CODECS[fmt]
-    return ["-c:v", codec, "-pix_fmt", "yuv420p", *codec_params, "-vf", _BT709_FILTER]
+    stream = ["-c:v", codec, "-pix_fmt", "yuv420p", *codec_params, "-vf", _BT709_FILTER]
+    return [*stream, *_container_args(fmt, comment)]
 
 
-def finish_ffmpeg_file(staged: Path, fmt: str, comment: str | None) -> None:
-    """Give an MP4 or WebM encoded as a stream its container's finish, in place: the index in front
-    (MP4 ``+faststart``, for playback while downloading) and the comment; the video is copied."""
-    finished = staged.with_name(f"{staged.stem}.finished{staged.suffix}")
-    result = ffmpeg.run(["-v", "error", "-y", "-i", str(staged), "-map", "0", "-c", "copy",
-                         *_container_args(fmt, comment), str(finished)])  # fmt: skip
+def recomment(path: Path, fmt: str, comment: str | None) -> None:
+    """Replace the comment of an MP4 or WebM in place; the streams are copied, not re-encoded."""
+    changed = path.with_name(f"{path.stem}.comment{path.suffix}")
+    result = ffmpeg.run(["-v", "error", "-y", "-i", str(path), "-map", "0", "-c", "copy",
+                         "-map_metadata", "-1", *_container_args(fmt, comment), str(changed)])  # fmt: skip
     if result.returncode != 0:
-        finished.unlink(missing_ok=True)
-        raise RuntimeError(f"ffmpeg could not finish {staged.name}: {result.stderr.strip()}")
-    os.replace(finished, staged)
+        changed.unlink(missing_ok=True)
+        raise RuntimeError(f"ffmpeg could not set the comment of {path.name}: {result.stderr.strip()}")
+    os.replace(changed, path)
 
 
 def _container_args(fmt: str, comment: str | None) -> list[str]:

@@ -5,8 +5,8 @@ visible share of it (on a GPU, seconds of x264 and VP9 after seconds of sampling
 :class:`VideoStream` takes each frame as the webui finishes it (:meth:`VideoStream.add` only hands
 it over) and a worker thread feeds it, with its in-between frames when interpolating, to one ffmpeg
 per streamed format, which encodes while the webui decodes, saves and samples the next frames and
-chunks. :meth:`VideoStream.finish` then adds what needs the whole video (the loop's tail, the
-container's index and comment) and writes the formats that take every frame at once (GIF's shared
+chunks. :meth:`VideoStream.finish` then adds what needs the whole video (the loop's tail; ffmpeg
+puts the MP4's index in front) and writes the formats that take every frame at once (GIF's shared
 palette, WebP, PNG frames) with :func:`zs2_lib.video.write_videos`, all or nothing as before: the
 files appear under their names only when every format has succeeded.
 """
@@ -37,6 +37,8 @@ class VideoStream:
         directory: where the video will be written (the temporaries are hidden siblings there).
         formats: the video's formats; those in :data:`STREAMED` are encoded as frames arrive.
         fps, loop, interpolate, interpolator: as for :func:`zs2_lib.video.write_videos`.
+        comment: the comment the video will most likely get, stored from the start (a different
+            one at :meth:`finish` costs a stream copy of each file).
     """
 
     def __init__(
@@ -48,11 +50,13 @@ class VideoStream:
         loop: str,
         interpolate: int = 1,
         interpolator: str = "opencv",
+        comment: str | None = None,
     ) -> None:
-        self.directory, self.fps, self.loop = Path(directory), fps, loop
+        self.directory, self.fps, self.loop, self.comment = Path(directory), fps, loop, comment
         self.factor, self.interpolator = interpolate, interpolator
         self.formats = [fmt for fmt in dict.fromkeys(formats) if fmt in STREAMED]
         self.count = 0  # frames handed over
+        self.recommented = False  # finish() got another comment than the one the files were started with
         self._times = [step / interpolate for step in range(1, interpolate)]
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -103,7 +107,7 @@ class VideoStream:
                     width=width,
                     height=height,
                     fps=self.fps * self.factor,
-                    output_args=encoders.ffmpeg_stream_args(fmt),
+                    output_args=encoders.ffmpeg_output_args(fmt, self.comment),
                 )
             except BaseException:
                 remove_all([path])
@@ -158,7 +162,7 @@ class VideoStream:
         return self._smooth[:count]
 
     def _complete(self, comment: str | None) -> dict[str, Path]:
-        """The loop's tail, then each streamed file closed and given its container's finish."""
+        """The loop's tail, then each streamed file closed (and given its comment if it changed)."""
         if self.loop == "loop" and self.factor > 1 and self.count > 1:
             for between in interpolation.in_between(self._previous, self._first, self._times):
                 self._write(between)
@@ -168,7 +172,9 @@ class VideoStream:
         files = {}
         for fmt, encoder in self._encoders.items():
             encoder.close()
-            encoders.finish_ffmpeg_file(encoder.path, fmt, comment)
+            if comment != self.comment:
+                encoders.recomment(encoder.path, fmt, comment)
+                self.recommented = True
             files[fmt] = encoder.path
         self._encoders = {}
         return files

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.test_video import ffmetadata
 from tests.webui.webui_client import (
     consecutive_change,
     max_abs_diff,
@@ -65,6 +66,7 @@ def video_files(result) -> dict[str, bytes]:
 
 def test_zs2_returns_frames_and_videos(zs2_server, tmp_path, measure):
     args = zs2_args()
+    log_start = len(zs2_server.log_text())
     result = zs2_server.ok(txt2img_request(args))
 
     assert len(result.frames) == FRAMES
@@ -90,6 +92,8 @@ def test_zs2_returns_frames_and_videos(zs2_server, tmp_path, measure):
     mp4_frames = decode_mp4(path)
     assert len(mp4_frames) == FRAMES
     assert mp4_frames[0].shape == (64, 64, 3)
+    assert ffmetadata(path)["comment"] == result.info["infotexts"][0]
+    assert "infotext changed after its first frame" not in zs2_server.log_text()[log_start:]  # no copy
     mp4_error = mean_abs_diff(mp4_frames, result.frames)
     measure(f"mp4: {len(mp4_frames)} frames, mean |mp4 - PNG frames| = {mp4_error:.2f} (0-255)")
     assert mp4_error < 40  # lossy yuv420 of 64x64 noise-like frames, but the same pictures

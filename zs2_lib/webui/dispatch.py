@@ -115,7 +115,7 @@ def process(p: Any) -> None:
             """(index of the video's first image, frame) of an image index (create_infotext's ``index``)."""
             batch, position = divmod(int(index), plan.batch_size)
             video, _, first = plan.locate(batch)
-            return video * plan.chunks * plan.batch_size, first + position
+            return plan.first_image(video), first + position
 
         def frame(index: int = 0, **_: Any) -> int:
             return frame_of(index)[1]

@@ -167,6 +167,16 @@ class A1111:
                 parts.append(p.img2img_image_conditioning(frame, frame_latent, frame_mask, p.mask_round))
         return torch.cat(parts)
 
+    def infotext(self, p: Any, index: int) -> str:
+        """The infotext of image ``index`` of the job as its result will give it (``Processed.infotext``)."""
+        from modules import processing
+
+        images = (p.all_prompts, p.all_seeds, p.all_subseeds)
+        position, iteration = index % p.batch_size, index // p.batch_size
+        return processing.create_infotext(
+            p, *images, comments=[], position_in_batch=position, iteration=iteration
+        )
+
     def color_correction(self, frame: Any) -> Any:
         """A1111's colour-correction target for one init frame."""
         from modules import images, processing

@@ -94,7 +94,7 @@ def write_run_videos(
     saved, reports = [], []
     for video in range(plan.videos):
         images = frames.videos.get(video, [])
-        first = video * plan.chunks * plan.batch_size
+        first = plan.first_image(video)
         seed = int(p.all_seeds[first]) if first < len(p.all_seeds) else int(p.seed)
         count, reason = frames.report(run, video)
         factor = factor_for(params.fps, params.interpolate, params.target_fps)

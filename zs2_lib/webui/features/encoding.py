@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from zs2_lib.interpolation import factor_for
-from zs2_lib.names import OUTPUT_FOLDER
+from zs2_lib.names import OUTPUT_FOLDER, console
 from zs2_lib.video import write_videos
 from zs2_lib.video_stream import VideoStream
 from zs2_lib.webui.features.frames import Frames
@@ -62,6 +62,7 @@ class Encoding(Feature):
                 loop=params.loop,
                 interpolate=factor,
                 interpolator=params.interpolator,
+                comment=run.host.infotext(run.p, run.plan.first_image(video)),  # as output.py will give it
             )
         stream.add(np.asarray(image if image.mode == "RGB" else image.convert("RGB")))
 
@@ -70,7 +71,10 @@ class Encoding(Feature):
         params = run.params
         stream = self.streams.pop(video, None)
         if stream is not None:
-            return stream.finish(frames, basename, params.formats, comment)
+            files = stream.finish(frames, basename, params.formats, comment)
+            if stream.recommented:
+                console(f"video {video}: infotext changed after its first frame; MP4/WebM copied to take it")
+            return files
         return write_videos(
             frames,
             self.directory,
