@@ -139,7 +139,10 @@ class VideoStream:
                 self.abort()
                 streamed = {}
             else:
-                smooth = np.stack(self._between(frames)) if self.factor > 1 else None
+                formats = list(formats)
+                rest = [fmt for fmt in formats if fmt not in streamed and fmt != "png"]
+                smooth = np.stack(self._between(frames)) if self.factor > 1 and rest else None
+            self._smooth = []
         else:
             self.abort()
         return write_videos(
