@@ -74,7 +74,7 @@ def write_videos(
     loop: str = "loop",
     comment: str | None = None,
     interpolate: int = 1,
-    interpolator: str = "opencv",
+    interpolator: str | interpolation.InBetween = "opencv",
 ) -> dict[str, Path]:
     """Write ``frames`` in several formats as ``<directory>/<basename>.<ext>``, all or nothing.
 
@@ -97,7 +97,8 @@ def write_videos(
         interpolate: 1 to 8 (the setting: 1, 2, 4): the encoded formats (not ``"png"``) get the frames with
             ``interpolate - 1`` in-between frames after each (:mod:`zs2_lib.interpolation`, the
             last→first transition too with ``"loop"``) at ``interpolate · fps``.
-        interpolator: one of :data:`zs2_lib.interpolation.INTERPOLATORS`.
+        interpolator: one of :data:`zs2_lib.interpolation.INTERPOLATORS`, or the function
+            :func:`zs2_lib.interpolation.in_betweens` gives for one (RIFE with its weights' folders).
 
     Returns:
         ``{format: path}`` in the order the formats were requested.
@@ -106,7 +107,8 @@ def write_videos(
         ValueError: an argument is invalid (the message names it and the accepted values).
         TypeError: ``frames`` is not a numpy array or ``comment`` is not a string.
         FileExistsError: ``"png"`` was requested and its folder already exists.
-        VideoDependencyError: a requested format's encoder is not installed.
+        VideoDependencyError: a requested format's encoder (or OpenCV) is not installed.
+        ParamError: the interpolator cannot run here (RIFE without weights).
     """
     directory = Path(directory)
     frames = _check_frames(frames)

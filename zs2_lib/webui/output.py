@@ -23,7 +23,7 @@ import numpy as np
 
 from zs2_lib.audio import carry_audio
 from zs2_lib.files import remove_stale_temporaries
-from zs2_lib.interpolation import factor_for, frame_count
+from zs2_lib.interpolation import factor_for, frame_count, in_betweens
 from zs2_lib.names import API_KEY, OUTPUT_FOLDER, PREFIX, REPORT_KEY, console
 from zs2_lib.video import unique_basename, write_text, write_videos
 from zs2_lib.webui.features.frames import Frames
@@ -105,12 +105,13 @@ def write_run_videos(
     p, params, plan = run.p, run.params, run.plan
     source = next((f.source.video for f in run.features if isinstance(f, Img2ImgFrames)), None)
     saved, reports = [], []
+    factor = factor_for(params.fps, params.interpolate, params.target_fps)
+    interpolator: Any = params.interpolator
     for video in range(plan.videos):
         images = frames.videos.get(video, [])
         first = video * plan.chunks * plan.batch_size
         seed = int(p.all_seeds[first]) if first < len(p.all_seeds) else int(p.seed)
         count, reason = frames.report(run, video)
-        factor = factor_for(params.fps, params.interpolate, params.target_fps)
         report = {"video": offset + video, "seed": seed, "requested": params.frames, "frames": count}
         report.update(interpolate=factor, fps=params.fps)
         report.update(reason=reason, errors=[])
@@ -120,6 +121,8 @@ def write_run_videos(
         if not images:
             continue
         try:
+            if factor != 1 and isinstance(interpolator, str):  # checked before sampling; loaded once per file
+                interpolator = in_betweens(interpolator, run.host.interpolator_folders(), run.host.device())
             infotext = processed.infotext(p, first)
             basename = unique_basename(directory, f"zs2-{seed}")
             files = write_videos(
@@ -131,7 +134,7 @@ def write_run_videos(
                 loop=params.loop,
                 comment=infotext,
                 interpolate=factor,
-                interpolator=params.interpolator,
+                interpolator=interpolator,
             )
             if source is not None:
                 carry_audio(files, source, keep=params.keep_audio)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import torch
@@ -41,6 +42,8 @@ class Host(Protocol):
     def stored_option(self, key: str) -> Any: ...
     def set_option(self, key: str, value: Any) -> None: ...
     def empty_cond(self) -> torch.Tensor: ...
+    def interpolator_folders(self) -> list[Path]: ...
+    def device(self) -> torch.device: ...
 
 
 @dataclass(frozen=True)
