@@ -8,8 +8,11 @@ its metadata without importing the package (its ``__init__`` needs VapourSynth).
 :func:`load_net` refuses any other layout, naming the file.
 
 Files are read with ``torch.load(weights_only=True)``: tensors only, never arbitrary pickled
-objects. A loaded network is cached per file (its path, size and modification time) and device, so
-a server loads it once, not once per run.
+objects. It is called as ``torch.serialization.load``, torch's own: A1111 replaces ``torch.load``
+with a checker of its own that refuses files written by recent torch versions (their zip has a
+``.format_version`` entry) and then returns None; ``weights_only`` is the stricter check anyway.
+A loaded network is cached per file (its path, size and modification time) and device, so a
+server loads it once, not once per run.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ def load_net(path: PathLike, device: torch.device | str | None = None) -> IFNet:
 def _load(path: str, mtime_ns: int, size: int, device: str) -> IFNet:
     """One file's network (the modification time and size are the cache key's, so a replaced file reloads)."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.serialization.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # not a torch file, or one that pickles more than tensors
         raise WeightsError(
             f"{path} cannot be read as tensors ({type(error).__name__}); supported: {SUPPORTED}"
