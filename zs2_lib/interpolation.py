@@ -89,10 +89,10 @@ def in_betweens(
 
 
 def require_interpolator(
-    name: str, folders: Iterable[PathLike] = (), device: Any = None, **kwargs: Any
+    name: str, folders: Iterable[PathLike] = (), device: Any = None, *, field: str = "interpolator"
 ) -> None:
     """Raise as :func:`in_betweens` does if interpolator ``name`` cannot run here."""
-    in_betweens(name, folders, device, **kwargs)
+    in_betweens(name, folders, device, field=field)
 
 
 def _cv2() -> Any:

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from modules import paths, rng, sd_samplers, shared
+from modules import rng, sd_samplers, shared
 
-from zs2_lib.rife_weights import MODELS_FOLDER
+from zs2_lib.webui import folders
 from zs2_lib.webui.features.momentum import Momentum
 
 MISSING = object()
@@ -57,7 +57,7 @@ class A1111:
 
     def interpolator_folders(self) -> list[Path]:
         """Where users put a learned interpolator's weights: ``<models>/RIFE`` (listed per request)."""
-        return [Path(paths.models_path) / MODELS_FOLDER]
+        return folders.interpolator_folders()
 
     def device(self) -> torch.device:
         """The device A1111 samples on (the RIFE interpolator runs there too)."""

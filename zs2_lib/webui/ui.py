@@ -26,7 +26,7 @@ from zs2_lib.names import INFOTEXT_KEY, LABEL
 from zs2_lib.params import FIELD_BY_NAME, FIELDS, Field
 from zs2_lib.script_args import infotext_value
 from zs2_lib.webui import preset_panel, video_panel
-from zs2_lib.webui.forge import webui_host
+from zs2_lib.webui.folders import interpolator_folders
 
 FRONT_ROWS = (("frames", "fps"),)
 STOPS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
@@ -98,7 +98,7 @@ def offered_choices(spec: Field) -> list[str]:
     """A dropdown's choices: the field's, but for the interpolator only those this server can run
     (``rife`` where its weights are; the API checks again per request, so a reload shows new weights)."""
     if spec.name == "interpolator":
-        return list(available(webui_host().interpolator_folders()))
+        return list(available(interpolator_folders()))
     return list(spec.choices)
 
 
