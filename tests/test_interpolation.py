@@ -164,4 +164,4 @@ def test_the_params_take_interpolate_one_two_or_four_and_round_trip_the_infotext
     with pytest.raises(ValueError, match=message):
         ZS2Params(interpolate=3)
     with pytest.raises(ValueError, match="interpolator"):
-        ZS2Params(interpolator="rife")
+        ZS2Params(interpolator="film")

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zs2_lib import noise
+from zs2_lib.interpolation import INTERPOLATORS
 from zs2_lib.params import (
     ERROR_PREFIX,
     FIELD_BY_NAME,
@@ -80,6 +81,7 @@ params_strategy = st.builds(
     chunk=st.integers(1, 4096),
     step_noise=st.sampled_from(STEP_NOISES),
     interpolate=st.sampled_from([1, 2, 4]),
+    interpolator=st.sampled_from(INTERPOLATORS),
 )
 
 
@@ -467,7 +469,7 @@ BAD_VALUES: dict[str, list[object]] = {
     "control_momentum": ["sure", 3, None],
     "mask_video": [3, b"masks.mp4", ["a.mp4"], True],
     "interpolate": [0, 3, 8, 2.5, "x", True, None],
-    "interpolator": ["rife", "", None, 1],
+    "interpolator": ["film", "", None, 1],
     "target_fps": [-1, 241, "fast", None, True, float("nan")],
 }
 INVALID = [(name, value) for name, values in BAD_VALUES.items() for value in values]

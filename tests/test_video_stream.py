@@ -158,3 +158,22 @@ def test_formats_that_need_every_frame_start_no_encoder(tmp_path: Path) -> None:
     assert listing(tmp_path) == []  # nothing streamed: GIF's palette needs every frame
     paths = stream.finish(frames, "v", ["gif", "png"], None)
     assert sorted(paths) == ["gif", "png"]
+
+
+def test_a_stream_interpolates_with_the_function_it_is_given(tmp_path: Path) -> None:
+    """A learned interpolator (RIFE) comes as a function; the stream uses it as write_videos does."""
+    calls: list[str] = []
+
+    def blend(a: np.ndarray, b: np.ndarray, times) -> list[np.ndarray]:
+        calls.append(threading.current_thread().name)
+        return [((1 - t) * a + t * b).round().astype(np.uint8) for t in times]
+
+    frames = make_frames(count=4)
+    stream = VideoStream(tmp_path, ["mp4"], fps=FPS, loop="loop", interpolate=2, interpolator=blend)
+    for frame in frames:
+        stream.add(frame)
+    ours = stream.finish(frames, "streamed", ["mp4"], None)
+    assert calls == ["zs2-video-stream"] * 3 + ["MainThread"]  # the 3 pairs as they come, then last→first
+    theirs = write_videos(frames, tmp_path, "end", ["mp4"], fps=FPS, interpolate=2, interpolator=blend)
+    assert np.array_equal(read_ffmpeg(ours["mp4"])[0], read_ffmpeg(theirs["mp4"])[0])
+    assert len(read_ffmpeg(ours["mp4"])[0]) == 8

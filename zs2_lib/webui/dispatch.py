@@ -14,7 +14,7 @@ from modules import script_callbacks
 from zs2_lib.chunking import ChunkPlan
 from zs2_lib.interpolation import factor_for, require_interpolator
 from zs2_lib.names import FRAME_INFOTEXT_KEY, INFOTEXT_KEY, PREFIX, console
-from zs2_lib.params import ParamError
+from zs2_lib.params import FIELD_BY_NAME, ParamError
 from zs2_lib.script_args import params_from_args, wants_enabled
 from zs2_lib.video import VideoDependencyError, require_encoders
 from zs2_lib.webui import compat, output
@@ -69,10 +69,18 @@ def before_process(p: Any, args: Sequence[Any]) -> None:
         return
     try:
         require_encoders(params.formats)
-        if factor_for(params.fps, params.interpolate, params.target_fps) != 1:
-            require_interpolator(params.interpolator)
+        if factor_for(params.fps, params.interpolate, params.target_fps) != 1:  # rife: weights found, loaded
+            require_interpolator(
+                params.interpolator,
+                HOST.interpolator_folders(),
+                HOST.device(),
+                field=FIELD_BY_NAME["interpolator"].called,
+            )
     except VideoDependencyError as error:  # refuse before sampling rather than lose the video after
         _refuse(p, RequestError(f"{PREFIX} {error}", status_code=500))
+        return
+    except ParamError as error:
+        _refuse(p, RequestError(str(error)))
         return
     features = video_features(HOST)
     if img2img.is_img2img(p):

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from modules import rng, sd_samplers, shared
 
+from zs2_lib.webui import folders
 from zs2_lib.webui.features.momentum import Momentum
 
 MISSING = object()
@@ -52,6 +54,14 @@ class A1111:
     def option(self, key: str, default: Any = None) -> Any:
         """A setting's current value (its default if never set), or ``default`` if no such setting."""
         return getattr(shared.opts, key, default)
+
+    def interpolator_folders(self) -> list[Path]:
+        """Where users put a learned interpolator's weights: ``<models>/RIFE`` (listed per request)."""
+        return folders.interpolator_folders()
+
+    def device(self) -> torch.device:
+        """The device A1111 samples on (the RIFE interpolator runs there too)."""
+        return shared.device
 
     def brownian_sampler(self, name: str) -> bool:
         """Whether the sampler of that name draws its noise from Brownian trees (the SDE samplers)."""

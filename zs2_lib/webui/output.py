@@ -92,12 +92,12 @@ def write_run_videos(
     directory = encoding.directory
     source = next((f.source.video for f in run.features if isinstance(f, Img2ImgFrames)), None)
     saved, reports = [], []
+    factor = factor_for(params.fps, params.interpolate, params.target_fps)
     for video in range(plan.videos):
         images = frames.videos.get(video, [])
         first = plan.first_image(video)
         seed = int(p.all_seeds[first]) if first < len(p.all_seeds) else int(p.seed)
         count, reason = frames.report(run, video)
-        factor = factor_for(params.fps, params.interpolate, params.target_fps)
         report = {"video": offset + video, "seed": seed, "requested": params.frames, "frames": count}
         report.update(interpolate=factor, fps=params.fps)
         report.update(reason=reason, errors=[])

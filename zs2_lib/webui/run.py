@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import torch
@@ -42,6 +43,8 @@ class Host(Protocol):
     def set_option(self, key: str, value: Any) -> None: ...
     def empty_cond(self) -> torch.Tensor: ...
     def infotext(self, p: Any, index: int) -> str: ...
+    def interpolator_folders(self) -> list[Path]: ...
+    def device(self) -> torch.device: ...
 
 
 @dataclass(frozen=True)

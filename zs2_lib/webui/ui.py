@@ -21,10 +21,12 @@ from typing import Any
 import gradio as gr
 from modules.ui_components import InputAccordion
 
+from zs2_lib.interpolation import available
 from zs2_lib.names import INFOTEXT_KEY, LABEL
 from zs2_lib.params import FIELD_BY_NAME, FIELDS, Field
 from zs2_lib.script_args import infotext_value
 from zs2_lib.webui import preset_panel, video_panel
+from zs2_lib.webui.folders import interpolator_folders
 
 FRONT_ROWS = (("frames", "fps"),)
 STOPS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
@@ -76,7 +78,7 @@ def _component(spec: Field, elem_id: str) -> gr.components.Component:
     if spec.kind == "schedule":
         return gr.Textbox(value=str(spec.default), lines=1, **common)
     if spec.kind == "choice":
-        return gr.Dropdown(choices=list(spec.choices), value=spec.default, **common)
+        return gr.Dropdown(choices=offered_choices(spec), value=spec.default, **common)
     if spec.kind == "source":
         return gr.Textbox(
             value=spec.default, lines=1, placeholder="/path/to/clip.mp4 or a folder of frames", **common
@@ -90,6 +92,14 @@ def _component(spec: Field, elem_id: str) -> gr.components.Component:
     if spec.kind == "controls":
         return gr.Textbox(value="", visible=False, **common)
     return gr.Number(value=spec.default, **common)
+
+
+def offered_choices(spec: Field) -> list[str]:
+    """A dropdown's choices: the field's, but for the interpolator only those this server can run
+    (``rife`` where its weights are; the API checks again per request, so a reload shows new weights)."""
+    if spec.name == "interpolator":
+        return list(available(interpolator_folders()))
+    return list(spec.choices)
 
 
 def _uploaded_path(upload: Any) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,9 +42,15 @@ def chromium_path() -> str | None:
 
 
 def start_ui_server(
-    tmp_path_factory: pytest.TempPathFactory, name: str, extra_args: tuple[str, ...] = ()
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    extra_args: tuple[str, ...] = (),
+    prepare: Callable[[Path], Any] | None = None,
 ) -> WebuiServer:
-    """A server with the page, on its own port and data dir; skips when a prerequisite is missing."""
+    """A server with the page, on its own port and data dir; skips when a prerequisite is missing.
+
+    ``prepare(data_dir)`` runs before the server starts (e.g. to put files in its models folder).
+    """
     root = webui_root()
     if root is None:
         pytest.skip("ZS2_WEBUI is not set")
@@ -56,6 +62,8 @@ def start_ui_server(
     _write_config(data_dir)
     (data_dir / "ui-config.json").write_text(json.dumps(SMALL_IMAGES), encoding="utf-8")
     install_extension(data_dir)
+    if prepare is not None:
+        prepare(data_dir)
     server = WebuiServer(name, root, webui_python(), data_dir, extra_args=extra_args, ui=True)
     server.launch()
     try:

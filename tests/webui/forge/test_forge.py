@@ -230,3 +230,29 @@ def test_an_attn1_replacement_by_another_extension_is_refused_before_sampling(fo
     assert hook_counts(server) == clean
     again = server.ok(txt2img_request(zs2_args(mu=0), alwayson_scripts=replace))  # μ 0 needs no attn1
     assert len(again.frames) == FRAMES
+
+
+def test_rife_from_the_models_folder_interpolates_and_without_it_is_refused(forge, tmp_path, measure):
+    """The interpolator's folder and device come from Forge as from A1111 (``modules.paths``, ``shared``)."""
+    import base64
+
+    from tests.test_rife import write_random_weights
+    from tests.webui.test_webui_video import decode_mp4
+
+    args = zs2_args(interpolate=2, interpolator="rife", loop="once", formats="mp4")
+    refused = forge.zs2.txt2img(txt2img_request(args))
+    assert refused.status == 422, refused.describe()
+    assert refused.detail.startswith('ZS² Video: Interpolator (interpolator): "rife" needs RIFE weights')
+
+    folder = forge.zs2.data_dir / "models" / "RIFE"
+    weights = write_random_weights(folder / "flownet.pkl", seed=3)
+    try:
+        result = forge.zs2.ok(txt2img_request(args))
+    finally:
+        weights.unlink()
+        folder.rmdir()
+    (tmp_path / "rife.mp4").write_bytes(base64.b64decode(result.info["zs2_videos"][0]["data"]))
+    mp4 = decode_mp4(tmp_path / "rife.mp4")
+    measure(f"Forge {forge.variant}: rife x2 of {FRAMES} frames: {len(mp4)} in the MP4")
+    assert len(mp4) == 2 * FRAMES - 1
+    assert mean_abs_diff(mp4[::2], result.frames) < 40

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from zs2_lib.interpolation import factor_for
+from zs2_lib.encoders import VideoDependencyError
+from zs2_lib.interpolation import InBetween, factor_for, in_betweens
 from zs2_lib.names import OUTPUT_FOLDER, console
-from zs2_lib.video import write_videos
+from zs2_lib.values import ParamError
 from zs2_lib.video_stream import VideoStream
 from zs2_lib.webui.features.frames import Frames
 from zs2_lib.webui.run import Feature, Run
@@ -39,6 +40,7 @@ class Encoding(Feature):
         self.directory = Path()
         self.temporary = False
         self.streams: dict[int, VideoStream] = {}
+        self._between: InBetween | None = None
 
     def install(self, run: Run) -> None:
         directory = video_directory(run.p)
@@ -53,39 +55,47 @@ class Encoding(Feature):
             return  # left out of the video
         stream = self.streams.get(video)
         if stream is None:
-            params = run.params
-            factor = factor_for(params.fps, params.interpolate, params.target_fps)
-            stream = self.streams[video] = VideoStream(
-                self.directory,
-                params.formats,
-                fps=params.fps,
-                loop=params.loop,
-                interpolate=factor,
-                interpolator=params.interpolator,
-                comment=run.host.infotext(run.p, run.plan.first_image(video)),  # as output.py will give it
-            )
+            stream = self.streams[video] = self._stream(run, video)
         stream.add(np.asarray(image if image.mode == "RGB" else image.convert("RGB")))
 
-    def write(self, run: Run, video: int, frames: np.ndarray, basename: str, comment: str) -> dict[str, Path]:
-        """Write one video in every format under ``basename`` (see :func:`zs2_lib.video.write_videos`)."""
+    def _stream(self, run: Run, video: int) -> VideoStream:
         params = run.params
-        stream = self.streams.pop(video, None)
-        if stream is not None:
-            files = stream.finish(frames, basename, params.formats, comment)
-            if stream.recommented:
-                console(f"video {video}: infotext changed after its first frame; MP4/WebM copied to take it")
-            return files
-        return write_videos(
-            frames,
+        factor = factor_for(params.fps, params.interpolate, params.target_fps)
+        try:
+            interpolator = self.in_between(run) if factor != 1 else params.interpolator
+        except (ParamError, VideoDependencyError):  # checked before sampling; if it fails now, the
+            interpolator = params.interpolator  # stream fails, and writing the video reports why
+        return VideoStream(
             self.directory,
-            basename,
             params.formats,
             fps=params.fps,
             loop=params.loop,
-            comment=comment,
-            interpolate=factor_for(params.fps, params.interpolate, params.target_fps),
-            interpolator=params.interpolator,
+            interpolate=factor,
+            interpolator=interpolator,
+            comment=run.host.infotext(run.p, run.plan.first_image(video)),  # as output.py will give it
         )
+
+    def in_between(self, run: Run) -> InBetween:
+        """The run's in-between function, made once (RIFE loads its network once per weights file)."""
+        if self._between is None:
+            host = run.host
+            self._between = in_betweens(run.params.interpolator, host.interpolator_folders(), host.device())
+        return self._between
+
+    def write(self, run: Run, video: int, frames: np.ndarray, basename: str, comment: str) -> dict[str, Path]:
+        """Write one video in every format under ``basename`` (see :func:`zs2_lib.video.write_videos`):
+        what its stream encoded, and the rest. Raises what writing raises (the caller reports it)."""
+        stream = self.streams.pop(video, None) or self._stream(run, video)
+        try:
+            if stream.factor != 1:
+                stream.interpolator = self.in_between(run)  # raises here if the interpolator cannot run
+            files = stream.finish(frames, basename, run.params.formats, comment)
+        except BaseException:
+            stream.abort()
+            raise
+        if stream.recommented:
+            console(f"video {video}: infotext changed after its first frame; MP4/WebM copied to take it")
+        return files
 
     def _close(self) -> None:
         for stream in self.streams.values():
