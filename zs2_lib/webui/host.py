@@ -234,7 +234,7 @@ def _seeded_encodes(model: Any, seeds: list[int]) -> Iterator[None]:
                 f"ZS2: the webui encoded {len(x)} image(s) in one call, past the {len(seeds)} frames "
                 "seeded; video to video needs one encode per frame (A1111 1.10's images_tensor_to_samples)"
             )
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)  # the posterior draws from it; fork_rng restores it
         return encode(x)
 
     with _replaced(model, "encode_first_stage", seeded):
