@@ -17,7 +17,7 @@ _AUDIO_CODECS = {".mp4": "aac", ".webm": "libopus"}
 
 def has_audio(path: str | os.PathLike[str]) -> bool:
     """Whether the file has an audio stream (ffmpeg's stream listing)."""
-    return bool(re.search(r"Stream #\d+:\d+.*: Audio:", ffmpeg.run(["-i", str(path)]).stderr))
+    return bool(re.search(r"Stream #\d+:\d+.*: Audio:", ffmpeg.describe(path)))
 
 
 def add_audio(video: Path, source: Path, start: float, duration: float) -> bool:

@@ -15,6 +15,7 @@ raises :class:`FFmpegMissingError` for callers to explain in their own terms.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import subprocess
 import tempfile
@@ -156,13 +157,19 @@ def _close(pipe: IO[bytes] | None) -> None:
             pipe.close()
 
 
+def describe(path: str | os.PathLike[str]) -> str:
+    """ffmpeg's description of a file's streams (with no output named, ffmpeg describes its input
+    and stops)."""
+    return run(["-i", str(path)]).stderr
+
+
 def probe(path: Path) -> StreamInfo:
     """Size and frame rate of ``path``'s first video stream, from ffmpeg's description of the input.
 
     Raises:
         RuntimeError: ffmpeg found no video stream (its messages in the text).
     """
-    described = run(["-i", str(path)]).stderr  # no output named: ffmpeg describes the input and stops
+    described = describe(path)
     match = _VIDEO_STREAM.search(described)
     size = _SIZE.search(match["details"]) if match else None
     if match is None or size is None:
@@ -213,4 +220,14 @@ def _text(messages: IO[bytes]) -> str:
     return " / ".join(line.strip() for line in lines[-5:])
 
 
-__all__ = ["Encoder", "FFmpegMissingError", "StreamInfo", "decode", "encode", "executable", "probe", "run"]
+__all__ = [
+    "Encoder",
+    "FFmpegMissingError",
+    "StreamInfo",
+    "decode",
+    "describe",
+    "encode",
+    "executable",
+    "probe",
+    "run",
+]

@@ -89,7 +89,7 @@ class VideoStream:
     def _encode(self, frame: np.ndarray) -> None:
         if self._first is None:
             self._first = frame
-            self._start(frame.shape)
+            self._start(encoders.pad_to_even(frame).shape)
         elif self.factor > 1:
             for between in self._frames_between(self._previous, frame):
                 self._write(between)
@@ -97,9 +97,10 @@ class VideoStream:
         self._previous = frame
 
     def _start(self, shape: tuple[int, ...]) -> None:
-        """One ffmpeg per streamed format, writing to a hidden temporary in the video's directory."""
+        """One ffmpeg per streamed format for frames of ``shape`` (padded to even), writing to a hidden
+        temporary in the video's directory."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        height, width = (size + size % 2 for size in shape[:2])  # as encoders.pad_to_even pads
+        height, width = shape[:2]
         for fmt in self.formats:
             path = temporary_sibling(self.directory / f"zs2-stream.{fmt}", folder=False)
             try:
