@@ -104,7 +104,7 @@ def test_hires_fix_in_chunks_is_consistent_and_joins(zs2_server, measure):
     assert ratio < 0.5
 
 
-def _signal_during_chunk(server, body, chunk: int, endpoint: str):
+def signal_during_chunk(server, body, chunk: int, endpoint: str):
     """Run ``body`` and POST ``endpoint`` (interrupt or skip) once chunk ``chunk`` is sampling."""
     outcome: dict = {}
     thread = threading.Thread(
@@ -130,7 +130,7 @@ def test_interrupt_mid_run_keeps_a_playable_video_of_the_finished_chunks(zs2_ser
     server = zs2_server
     clean = {key: server.hooks()[key] for key in HOOK_COUNTS}
     request = {"steps": 12, "seed": 9, "sampler_name": "DDIM"}
-    result = _signal_during_chunk(
+    result = signal_during_chunk(
         server, txt2img_request(zs2_args(frames=40, chunk=8), **request), 2, "/sdapi/v1/interrupt"
     )
     made = video_frames(result)
@@ -144,7 +144,7 @@ def test_interrupt_mid_run_keeps_a_playable_video_of_the_finished_chunks(zs2_ser
 def test_skip_drops_the_current_chunk_and_goes_on(zs2_server, measure):
     request = {"steps": 12, "seed": 19, "sampler_name": "DDIM"}
     body = txt2img_request(zs2_args(frames=40, chunk=8), **request)
-    result = _signal_during_chunk(zs2_server, body, 1, "/sdapi/v1/skip")
+    result = signal_during_chunk(zs2_server, body, 1, "/sdapi/v1/skip")
     whole = zs2_server.ok(body)
     made = video_frames(result)
     measure(f"skip in chunk 2 of 5: {len(result.frames)} images, video of {made} frames")

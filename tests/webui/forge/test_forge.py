@@ -8,12 +8,9 @@ with uncond frames, or one stream into another, would change frame 1.
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
-from tests.webui.test_webui_long_videos import HIRES_REQUEST
+from tests.webui.test_webui_long_videos import HIRES_REQUEST, signal_during_chunk
 from tests.webui.test_webui_off_and_recovery import HOOK_COUNTS
 from tests.webui.webui_client import (
     FAULT_TITLE,
@@ -177,21 +174,7 @@ def test_interrupt_and_an_exception_leave_no_hooks_and_forge_as_it_was(forge, me
     reference = server.ok(txt2img_request(zs2_args(), seed=555))
     assert hook_counts(server) == clean
     body = txt2img_request(zs2_args(frames=16), seed=556, steps=30, alwayson_scripts=traced())
-    outcome: dict = {}
-    thread = threading.Thread(
-        target=lambda: outcome.update(result=server.txt2img(body, timeout=600)), daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        _, progress = server.get("/sdapi/v1/progress?skip_current_image=true", timeout=10)
-        if progress["state"].get("sampling_step", 0) >= 2:
-            break
-        assert thread.is_alive(), outcome
-        time.sleep(0.05)
-    server.post("/sdapi/v1/interrupt", timeout=10)
-    thread.join(300)
-    assert outcome["result"].status == 200, outcome["result"].describe()
+    signal_during_chunk(server, body, 0, "/sdapi/v1/interrupt")  # one chunk of 16: at its step 2
     calls = len(server.hooks()["injector"]["last_rows"])
     measure(f"Forge {forge.variant}: interrupt after {calls} UNet calls of 30 steps")
     assert calls < 30
