@@ -9,6 +9,8 @@ import torch
 
 from tests.helpers import seeded_draws
 from zs2_lib.noise import (
+    SCORE_BLOCK,
+    _select_candidate,
     criterion,
     dependency_chain,
     dependency_noise,
@@ -137,6 +139,29 @@ def test_paper_mode_matches_listing_1_line_by_line():
     for lam in (0.001, 0.01, 0.1, 0.8):
         ours = dependency_noise(draws, lam, solver="paper", debias=False)
         torch.testing.assert_close(ours, listing_1(draws, lam), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("candidates", [SCORE_BLOCK + 1, 3 * SCORE_BLOCK + 5])
+def test_search_scored_in_blocks_matches_listing_1(candidates):
+    draws = draws_for(5, shape=(4, 16, 16), candidates=candidates, seed=5)
+    for lam in (0.01, 0.3):
+        ours = dependency_noise(draws, lam, solver="paper", debias=False)
+        torch.testing.assert_close(ours, listing_1(draws, lam), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("gap", [2, SCORE_BLOCK, 2 * SCORE_BLOCK + 1])
+def test_search_keeps_the_first_of_equal_candidates(gap):
+    # Against prev = 0, D(a, 0) = -mean(a): two one-hot candidates score exactly alike.
+    prev = torch.zeros(4, 8, 8)
+    candidates = list(torch.randn(3 * SCORE_BLOCK, 4, 8, 8, generator=torch.Generator().manual_seed(7)))
+    first, second = torch.zeros(4, 8, 8), torch.zeros(4, 8, 8)
+    first[0, 0, 0] = second[1, 2, 3] = 1.0
+    candidates[3], candidates[3 + gap] = first, second
+    lam = float(criterion(first, prev))
+    assert lam == float(criterion(second, prev))
+    chosen, error = _select_candidate(prev, iter(candidates), lam, debias=False)
+    assert chosen is first  # Listing 1's strict "<": the first drawn wins
+    assert float(error) == 0.0
 
 
 def test_paper_line_search_caps_alpha_near_0_984():

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from zs2_lib.frame_rng import VideoNoiseRNG
+from zs2_lib.noise import SCORE_BLOCK
 from zs2_lib.params import ZS2Params
 
 SHAPE = (4, 8, 8)
@@ -64,8 +65,10 @@ def test_frame_by_frame_search_gives_the_same_noise_and_step_noise(search):
 
 
 def test_search_memory_does_not_grow_with_the_number_of_candidates():
-    peaks = {search: _video(search, per_frame=True)[2].peak for search in (2, 10, 100)}
-    # The best candidate so far, the one being scored and the one being drawn, whatever R is.
-    assert peaks[10] == peaks[100] <= 4, peaks
+    peaks = {search: _video(search, per_frame=True)[2].peak for search in (2, 10, 100, 400)}
+    # At most one block of candidates being scored, the best so far and the one being drawn.
+    assert peaks[100] == peaks[400] == SCORE_BLOCK + 2, peaks
+    assert peaks[2] == 2, peaks
+    assert peaks[10] == 10, peaks
     batched = {search: _video(search, per_frame=False)[2].peak for search in (2, 10, 30)}
     assert batched == {2: 1, 10: 9, 30: 29}, batched  # without per-image draws: R - 1 batches of F frames

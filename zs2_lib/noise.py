@@ -22,6 +22,9 @@ SOLVERS = ("exact", "paper")
 
 _PAPER_LINE_SEARCH_STEPS = 15
 
+SCORE_BLOCK = 16
+"""Candidates the search scores together: one tensor op per block rather than per candidate."""
+
 
 @dataclass(frozen=True)
 class NoiseChain:
@@ -97,16 +100,21 @@ def _select_candidate(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random search (Algorithm 1, lines 3-9): the candidate with D nearest λ, and its |D - λ|.
 
-    Candidates are scored as they arrive and only the best so far is kept, so the search holds two
-    tensors whatever R is. With ``debias`` the chosen candidate's coordinate along
+    Candidates are scored :data:`SCORE_BLOCK` at a time (one criterion over the block, the same
+    numbers as one per candidate) and only the best so far is kept, so the search's memory is
+    bounded whatever R is. With ``debias`` the chosen candidate's coordinate along
     ``u = e^{prev} / |e^{prev}|``, the only one the search looks at, is set to 0 (``docs/DESIGN.md`` §2.2).
     """
     chosen: torch.Tensor | None = None
     best = torch.tensor(math.inf)
-    for candidate in candidates:
-        error = (criterion(candidate, prev) - lam).abs()
-        if chosen is None or error < best:  # the first of equals, like Listing 1's strict "<"
-            chosen, best = candidate, error
+    remaining = iter(candidates)
+    while block := list(itertools.islice(remaining, SCORE_BLOCK)):
+        stacked = torch.stack(block)
+        errors = (criterion(stacked, prev.expand_as(stacked)) - lam).abs()
+        index = int(errors.argmin())  # the first of equals, like Listing 1's strict "<"
+        if chosen is None or errors[index] < best:
+            chosen, best = block[index], errors[index]
+        del block, stacked  # scored: freed before the next block is drawn
     if chosen is None:
         raise ValueError("draws: the dependency model needs at least 1 draw per frame")
     if not debias:
@@ -188,8 +196,8 @@ def dependency_chain_frames(
     ``first`` is ``[F, C, H, W]``, each frame's ordinary noise; ``further(f)`` yields frame f's other
     candidates. They are drawn for every frame, the first included (whose search is skipped), so each
     frame's generator advances by R draws exactly as a stacked ``[R, F, ...]`` draw would advance it.
-    Only the frame being searched holds candidates, two at a time: the search's extra memory does
-    not grow with R or F.
+    Only the frame being searched holds candidates, at most :data:`SCORE_BLOCK` + 1 at a time: the
+    search's extra memory does not grow with R or F.
     """
     if first.ndim != 4:
         raise ValueError(f"first: expected [F, C, H, W], got shape {tuple(first.shape)}")

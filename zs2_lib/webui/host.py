@@ -165,15 +165,18 @@ class A1111:
     ) -> torch.Tensor:
         """``p.img2img_image_conditioning`` frame by frame, each under its own seed.
 
-        Inpainting models encode the masked image with a posterior sample from the global RNG; drawn
-        per frame under ``seeds[i]``, a chunk's conditioning is the same as in one batch.
+        Inpainting models encode the masked image with a posterior sample from the CPU generator (as
+        :func:`_seeded_encodes`); drawn per frame under ``seeds[i]``, a chunk's conditioning is the
+        same as in one batch. Seeding that generator alone (not ``torch.manual_seed``, which also
+        seeds every accelerator and, while CUDA is not initialised, queues a formatted stack for each)
+        keeps the per-frame calls cheap for the models whose conditioning is a constant.
         """
         parts = []
-        for index, seed in enumerate(seeds):
-            frame, frame_latent = image[index : index + 1] * 2 - 1, latent[index : index + 1]
-            frame_mask = None if mask is None else mask[index : index + 1]
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
+        with torch.random.fork_rng(devices=[]):
+            for index, seed in enumerate(seeds):
+                frame, frame_latent = image[index : index + 1] * 2 - 1, latent[index : index + 1]
+                frame_mask = None if mask is None else mask[index : index + 1]
+                torch.default_generator.manual_seed(seed)
                 parts.append(p.img2img_image_conditioning(frame, frame_latent, frame_mask, p.mask_round))
         return torch.cat(parts)
 
