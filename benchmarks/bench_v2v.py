@@ -13,8 +13,8 @@ length. The default size and steps are ``bench_overhead.py``'s for the tiny chec
 and 4 steps a frame costs so little that the MP4's fixed cost (an ffmpeg start) shows.
 
 Usage: ``python benchmarks/bench_v2v.py --webui /path/to/stable-diffusion-webui
-[--python /path/to/webui/venv/bin/python] [--frames 16 64 256] [--chunk 16] [--steps 8] [--size 128]
-[--rounds 3]``.
+[--python /path/to/webui/venv/bin/python] [--ckpt other.safetensors] [--frames 16 64 256] [--chunk 16]
+[--steps 8] [--size 128] [--rounds 3]``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ from tests.webui.webui_client import WebuiServer, add_webui_arguments, install_e
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_webui_arguments(parser)
+    parser.add_argument(
+        "--ckpt", help="checkpoint (default: the webui's models/Stable-diffusion/tiny.safetensors)"
+    )
     parser.add_argument("--frames", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--chunk", type=int, default=16)
     parser.add_argument("--steps", type=int, default=8)
@@ -56,9 +59,16 @@ def main() -> None:
     for index, frame in enumerate(frames):
         Image.fromarray(frame).save(folder / f"{index:05d}.png")
     encoded = [png_b64(frame) for frame in frames]
-    request = {"steps": args.steps, "sampler_name": "DDIM", "seed": 1}
+    # "No norm": as in bench_overhead.py, for the random text encoder of the SD 1.5-width checkpoint.
+    request = {
+        "steps": args.steps,
+        "sampler_name": "DDIM",
+        "seed": 1,
+        "override_settings": {"emphasis": "No norm"},
+    }
     request.update(width=args.size, height=args.size)
-    server = WebuiServer("bench-v2v", Path(args.webui), args.python, data_dir)
+    extra = ("--ckpt", args.ckpt) if args.ckpt else ()
+    server = WebuiServer("bench-v2v", Path(args.webui), args.python, data_dir, extra_args=extra)
     server.launch()
     rows = []
     try:
@@ -93,7 +103,8 @@ def main() -> None:
     finally:
         server.stop()
 
-    print("ZS² video to video in A1111 vs plain img2img (tiny checkpoint, CPU, OMP_NUM_THREADS as set)")
+    checkpoint = Path(args.ckpt).name if args.ckpt else "tiny checkpoint"
+    print(f"ZS² video to video in A1111 vs plain img2img ({checkpoint}, CPU, OMP_NUM_THREADS as set)")
     strength = img2img_body(None)["denoising_strength"]
     settings = f"{args.size}x{args.size} px, {args.steps} DDIM steps, strength {strength}"
     print(f"{settings}, chunks of {args.chunk}, {args.rounds} rounds")
