@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_webui import cpu_seconds, read_kib, reset_peak
+from benchmarks.bench_webui import cpu_seconds, median_ratio, read_kib, reset_peak
 from tests.webui.webui_client import (
     WebuiServer,
     add_webui_arguments,
@@ -198,8 +198,7 @@ def main() -> None:
 def _median_and_ratio(measured: dict[str, list[float]], name: str) -> tuple[float, float]:
     """A variant's median and the median of its per-round ratios to ``plain``."""
     values = measured[name]
-    ratios = [value / plain for value, plain in zip(values, measured["plain"], strict=True)]
-    return statistics.median(values), statistics.median(ratios)
+    return statistics.median(values), median_ratio(values, measured["plain"])
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_webui import cpu_seconds, read_kib, reset_peak
+from benchmarks.bench_webui import cpu_seconds, median_ratio, read_kib, reset_peak
 from tests.webui.test_webui_img2img import img2img_body, ok, png_b64, source_frames
 from tests.webui.webui_client import WebuiServer, add_webui_arguments, install_extension
 
@@ -121,7 +121,9 @@ def main() -> None:
             for column in (0, 1)
         )
         wall_ratio, cpu_ratio, control = (
-            ratio(measured[name], measured["plain"], column)
+            median_ratio(
+                [entry[column] for entry in measured[name]], [entry[column] for entry in measured["plain"]]
+            )
             for name, column in (("zs2", 0), ("zs2", 1), ("plain again", 1))
         )
         zs2_rss, plain_rss = (max(entry[2] for entry in measured[name]) for name in ("zs2", "plain"))
@@ -129,11 +131,6 @@ def main() -> None:
         values += [f"{plain_cpu:.3f}", f"{cpu_ratio:.2f}", f"{control:.2f}", f"{zs2_rss:.3f}"]
         values += [f"{plain_rss:.3f}"]
         print(f"| {count} | " + " | ".join(values) + " |")
-
-
-def ratio(ours: list[tuple[float, ...]], theirs: list[tuple[float, ...]], column: int) -> float:
-    """The median of the per-round ratios of one column (which cancels slow phases of the machine)."""
-    return statistics.median(a[column] / b[column] for a, b in zip(ours, theirs, strict=True))
 
 
 if __name__ == "__main__":
